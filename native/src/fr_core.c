@@ -1,0 +1,3 @@
+#include "fastrank.h"
+
+FR_API int32_t fr_abi_version(void) { return FR_ABI_VERSION; }
