@@ -1,0 +1,193 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Text;
+using FastRank.Gguf;
+
+namespace FastRank.Synthetic;
+
+/// <summary>What to generate.</summary>
+/// <param name="Shape">The model's dimensions.</param>
+/// <param name="Seed">Seed of the random weights; the same seed gives the same file.</param>
+/// <param name="Layers">Overrides the shape's depth (to keep files of real-size presets small).</param>
+/// <param name="Quantization">Target type: <c>f32</c> (written directly), or any llama.cpp file type
+/// (<c>f16</c>, <c>q8_0</c>, <c>q4_k_m</c>, ...) produced by llama.cpp's own quantizer.</param>
+public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int? Layers = null, string Quantization = "f32");
+
+/// <summary>
+/// Writes synthetic GGUF models: real architectures and vocabularies with random weights, for tests
+/// and benchmarks on machines where no real weights can be downloaded. Deterministic: every tensor is
+/// filled from its own generator seeded by (seed, tensor name), so the output depends on nothing else.
+/// </summary>
+public static class SyntheticModelGenerator
+{
+    /// <summary>Generates the model described by <paramref name="options"/> into <paramref name="path"/>.</summary>
+    public static void Generate(SyntheticModelOptions options, string path, IProgress<double>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string quant = options.Quantization.Trim().ToLowerInvariant();
+        bool direct = quant == "f32";
+        var ftype = direct ? default : Engine.LlamaQuantization.ParseFileType(quant);
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+
+        var writer = Build(options, direct ? GgmlType.F32 : GgmlType.F16, progress);
+        if (direct)
+        {
+            writer.Write(path);
+            return;
+        }
+        string tmp = path + ".src.gguf";
+        try
+        {
+            writer.Write(tmp);
+            Engine.LlamaQuantization.Quantize(tmp, path, ftype);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Builds the writer (metadata, vocabulary and tensor generators) without writing.</summary>
+    internal static GgufWriter Build(SyntheticModelOptions options, GgmlType matrixType, IProgress<double>? progress = null)
+    {
+        var s = options.Shape;
+        int layers = options.Layers ?? s.Layers;
+        if (layers <= 0) throw new ArgumentOutOfRangeException(nameof(options), "layers must be positive");
+        string a = s.Architecture;
+        var vocab = SyntheticVocabulary.Build(s.VocabSize);
+
+        var w = new GgufWriter();
+        w.Add("general.architecture", a);
+        w.Add("general.name", $"fastrank-synthetic-{s.Name}");
+        w.Add("general.description", $"FastRank synthetic model '{s.Name}' (random weights, seed {options.Seed}); not a trained model.");
+        w.Add("general.file_type", matrixType == GgmlType.F32 ? 0u : 1u);
+        w.Add($"{a}.vocab_size", (uint)s.VocabSize);
+        w.Add($"{a}.context_length", (uint)s.ContextLength);
+        w.Add($"{a}.embedding_length", (uint)s.EmbeddingSize);
+        w.Add($"{a}.block_count", (uint)layers);
+        w.Add($"{a}.feed_forward_length", (uint)s.FeedForward);
+        w.Add($"{a}.attention.head_count", (uint)s.Heads);
+        w.Add($"{a}.attention.head_count_kv", (uint)s.KvHeads);
+        w.Add($"{a}.attention.key_length", (uint)s.HeadDim);
+        w.Add($"{a}.attention.value_length", (uint)s.HeadDim);
+        w.Add($"{a}.attention.layer_norm_rms_epsilon", 1e-6f);
+        w.Add($"{a}.rope.freq_base", s.RopeBase);
+        w.Add($"{a}.rope.dimension_count", (uint)s.HeadDim);
+
+        w.Add("tokenizer.ggml.model", "llama");
+        w.Add("tokenizer.ggml.tokens", vocab.Tokens.ToArray());
+        w.Add("tokenizer.ggml.scores", vocab.Scores.ToArray());
+        w.Add("tokenizer.ggml.token_type", vocab.Types.ToArray());
+        w.Add("tokenizer.ggml.bos_token_id", (uint)vocab.BosId);
+        string eos = s.ChatTemplate == Prompts.ChatTemplates.Llama3Jinja ? "<|eot_id|>"
+            : s.ChatTemplate == Prompts.ChatTemplates.MistralJinja ? "</s>" : "<|im_end|>";
+        w.Add("tokenizer.ggml.eos_token_id", (uint)vocab.Id(eos));
+        w.Add("tokenizer.ggml.unknown_token_id", (uint)vocab.UnknownId);
+        w.Add("tokenizer.ggml.padding_token_id", (uint)vocab.UnknownId);
+        w.Add("tokenizer.ggml.add_bos_token", s.AddBos);
+        w.Add("tokenizer.ggml.add_eos_token", false);
+        w.Add("tokenizer.ggml.add_space_prefix", false);
+        w.Add("tokenizer.chat_template", s.ChatTemplate);
+        if (a == "qwen3") w.Add("tokenizer.chat_template.rerank", Prompts.ChatTemplates.Qwen3RerankTemplate);
+
+        long e = s.EmbeddingSize, q = (long)s.Heads * s.HeadDim, kv = (long)s.KvHeads * s.HeadDim, ff = s.FeedForward, n = s.VocabSize;
+        long done = 0;
+        long all = (n * e * (s.TiedEmbeddings ? 1 : 2)) + layers * (e * q + 2 * e * kv + q * e + 3 * e * ff);
+        void Report(long elems)
+        {
+            done += elems;
+            progress?.Report(all == 0 ? 1 : Math.Min(1.0, (double)done / all));
+        }
+
+        void Matrix(string name, long cols, long rows, float scale)
+        {
+            w.AddTensor(name, matrixType, [cols, rows], stream =>
+            {
+                FillRandom(stream, matrixType, cols * rows, Seed(options.Seed, name), scale);
+                Report(cols * rows);
+            });
+        }
+        void Ones(string name, long len) => w.AddTensor(name, GgmlType.F32, [len], stream => FillConstant(stream, len, 1f));
+
+        // Token embeddings of unit scale; projections scaled so activations keep unit variance.
+        Matrix("token_embd.weight", e, n, 1f);
+        for (int l = 0; l < layers; l++)
+        {
+            string p = $"blk.{l}.";
+            Ones(p + "attn_norm.weight", e);
+            Matrix(p + "attn_q.weight", e, q, InitScale(e));
+            Matrix(p + "attn_k.weight", e, kv, InitScale(e));
+            Matrix(p + "attn_v.weight", e, kv, InitScale(e));
+            Matrix(p + "attn_output.weight", q, e, InitScale(q));
+            if (s.HasQkNorm)
+            {
+                Ones(p + "attn_q_norm.weight", s.HeadDim);
+                Ones(p + "attn_k_norm.weight", s.HeadDim);
+            }
+            Ones(p + "ffn_norm.weight", e);
+            Matrix(p + "ffn_gate.weight", e, ff, InitScale(e));
+            Matrix(p + "ffn_up.weight", e, ff, InitScale(e));
+            Matrix(p + "ffn_down.weight", ff, e, InitScale(ff));
+        }
+        Ones("output_norm.weight", e);
+        if (!s.TiedEmbeddings) Matrix("output.weight", e, n, InitScale(e) * 4f);
+        return w;
+    }
+
+    private static float InitScale(long fanIn) => MathF.Sqrt(3f / fanIn);
+
+    private static ulong Seed(int seed, string name)
+    {
+        ulong h = 14695981039346656037UL ^ (ulong)(uint)seed;
+        foreach (byte b in Encoding.UTF8.GetBytes(name)) h = (h ^ b) * 1099511628211UL;
+        return h == 0 ? 1 : h;
+    }
+
+    private static void FillConstant(Stream stream, long count, float value)
+    {
+        var buf = new float[Math.Min(count, 1 << 16)];
+        Array.Fill(buf, value);
+        for (long left = count; left > 0; left -= buf.Length)
+            stream.Write(MemoryMarshal.AsBytes(buf.AsSpan(0, (int)Math.Min(left, buf.Length))));
+    }
+
+    // Uniform values in [-scale, scale] from xorshift64*: fast, and identical on every platform.
+    private static void FillRandom(Stream stream, GgmlType type, long count, ulong state, float scale)
+    {
+        const int Chunk = 1 << 16;
+        float[] f = ArrayPool<float>.Shared.Rent(Chunk);
+        Half[] h = ArrayPool<Half>.Shared.Rent(Chunk);
+        try
+        {
+            for (long left = count; left > 0;)
+            {
+                int m = (int)Math.Min(left, Chunk);
+                for (int i = 0; i < m; i++)
+                {
+                    state ^= state >> 12;
+                    state ^= state << 25;
+                    state ^= state >> 27;
+                    ulong r = state * 2685821657736338717UL;
+                    f[i] = ((r >> 40) * (1f / (1 << 24)) * 2f - 1f) * scale;
+                }
+                if (type == GgmlType.F32)
+                {
+                    stream.Write(MemoryMarshal.AsBytes(f.AsSpan(0, m)));
+                }
+                else
+                {
+                    for (int i = 0; i < m; i++) h[i] = (Half)f[i];
+                    stream.Write(MemoryMarshal.AsBytes(h.AsSpan(0, m)));
+                }
+                left -= m;
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(f);
+            ArrayPool<Half>.Shared.Return(h);
+        }
+    }
+}
