@@ -1,0 +1,51 @@
+using FastRank.Engine;
+
+namespace FastRank.Diagnostics;
+
+/// <summary>
+/// The reference points FastRank's speed is measured against, on the same model and tokens:
+/// the floor (the unique tokens decoded by llama.cpp with no sharing and no scoring) and the naive
+/// per-document decode a C# developer would write.
+/// </summary>
+internal static class Baselines
+{
+    /// <summary>
+    /// Decodes <paramref name="prefix"/> once and every suffix as an independent sequence from position 0,
+    /// <paramref name="inFlight"/> sequences per batch, asking for no logits: the cost of computing each
+    /// unique token once. Returns the number of decode calls.
+    /// </summary>
+    public static void Floor(InferenceContext ctx, int[] prefix, IReadOnlyList<int[]> suffixes, int inFlight, CancellationToken ct)
+    {
+        ctx.ClearAll();
+        SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prefix, 0, false)], null, ct);
+        var jobs = new List<DecodeJob>(inFlight);
+        for (int start = 0; start < suffixes.Count; start += inFlight)
+        {
+            int count = Math.Min(inFlight, suffixes.Count - start);
+            jobs.Clear();
+            for (int k = 0; k < count; k++)
+            {
+                int seq = 1 + k;
+                ctx.Clear(seq);
+                jobs.Add(new DecodeJob(seq, 0, suffixes[start + k], start + k, false));
+            }
+            SequenceBatcher.Run(ctx, jobs, null, ct);
+        }
+    }
+
+    /// <summary>
+    /// Each document's whole prompt (prefix + suffix) decoded alone in a one-sequence context, the KV cache
+    /// cleared in between; returns the yes-minus-no logit difference of every document.
+    /// </summary>
+    public static double[] Naive(InferenceContext ctx, int[] prefix, IReadOnlyList<int[]> suffixes, int yes, int no, CancellationToken ct)
+    {
+        var scores = new double[suffixes.Count];
+        for (int i = 0; i < suffixes.Count; i++)
+        {
+            ctx.ClearAll();
+            int[] prompt = [.. prefix, .. suffixes[i]];
+            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, i, true)], (tag, logits) => scores[tag] = (double)logits[yes] - logits[no], ct);
+        }
+        return scores;
+    }
+}

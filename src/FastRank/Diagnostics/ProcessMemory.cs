@@ -1,0 +1,42 @@
+namespace FastRank.Diagnostics;
+
+/// <summary>Resident memory of this process (Linux /proc; zero elsewhere).</summary>
+public static class ProcessMemory
+{
+    /// <summary>Peak resident set size in bytes (VmHWM).</summary>
+    public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;
+
+    /// <summary>Current resident set size in bytes (VmRSS).</summary>
+    public static long ResidentBytes() => ReadStatusKb("VmRSS:") * 1024;
+
+    /// <summary>Resets the peak to the current resident size; false where the kernel does not allow it.</summary>
+    public static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static long ReadStatusKb(string key)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith(key, StringComparison.Ordinal)) continue;
+                var parts = line[key.Length..].Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                return long.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return 0;
+    }
+}

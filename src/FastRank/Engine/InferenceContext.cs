@@ -1,0 +1,198 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using FastRank.Interop;
+using LLama.Extensions;
+using LLama.Native;
+
+namespace FastRank.Engine;
+
+/// <summary>How an <see cref="InferenceContext"/> is laid out.</summary>
+/// <param name="Sequences">Parallel sequences (n_seq_max); each gets its own KV stream.</param>
+/// <param name="CellsPerSequence">KV cells of each stream: the longest prompt a sequence can hold.</param>
+/// <param name="BatchSize">Most tokens one llama_decode call takes (n_batch).</param>
+/// <param name="MicroBatchSize">Most tokens one graph evaluation takes (n_ubatch).</param>
+/// <param name="FlashAttention">Flash attention on (fast) or off (needed to read attention probabilities).</param>
+/// <param name="Threads">CPU threads for decoding.</param>
+internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int BatchSize, int MicroBatchSize, bool FlashAttention, int Threads)
+{
+    /// <summary>Optional llama.cpp eval callback (ggml_backend_sched_eval_callback) and its user data.</summary>
+    public IntPtr EvalCallback { get; init; }
+
+    /// <summary>User data passed to <see cref="EvalCallback"/>.</summary>
+    public IntPtr EvalUserData { get; init; }
+}
+
+/// <summary>
+/// One llama.cpp context with many parallel sequences, one KV stream per sequence (kv_unified off, so a
+/// sequence's results never depend on what else shares a batch), and a reusable native batch. Not
+/// thread-safe: one caller at a time (the reranker serializes access).
+/// </summary>
+internal sealed unsafe class InferenceContext : IDisposable
+{
+    private readonly SafeLLamaContextHandle _handle;
+    private readonly IntPtr _ctx;
+    private readonly IntPtr _mem;
+    private readonly int* _token;
+    private readonly int* _pos;
+    private readonly int* _nSeq;
+    private readonly int** _seqIds;
+    private readonly int* _seqStore;
+    private readonly sbyte* _logits;
+    private readonly int* _abortFlag;
+    private int _count;
+    private bool _disposed;
+
+    public InferenceContext(LlamaModel model, ContextConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Model = model;
+        Config = config;
+        if (config.CellsPerSequence % 256 != 0) throw new ArgumentException("cells per sequence must be a multiple of 256", nameof(config));
+        var mp = new LLama.Common.ModelParams(model.Path)
+        {
+            ContextSize = (uint)(config.Sequences * config.CellsPerSequence),
+            BatchSize = (uint)config.BatchSize,
+            UBatchSize = (uint)config.MicroBatchSize,
+            SeqMax = (uint)config.Sequences,
+            Threads = config.Threads,
+            BatchThreads = config.Threads,
+            FlashAttention = config.FlashAttention,
+            KVUnified = false,
+        };
+        mp.ToLlamaContextParams(out LLamaContextParams cp);
+        cp.cb_eval = config.EvalCallback;
+        cp.cb_eval_user_data = config.EvalUserData;
+        cp.no_perf = true;
+        try
+        {
+            _handle = SafeLLamaContextHandle.Create(model.Weights.NativeHandle, cp);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            throw new ModelLoadException(
+                $"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells: {ex.Message}", ex);
+        }
+        _ctx = _handle.DangerousGetHandle();
+        _mem = LlamaNative.llama_get_memory(_ctx);
+        int cap = config.BatchSize;
+        _token = (int*)NativeMemory.Alloc((nuint)cap, sizeof(int));
+        _pos = (int*)NativeMemory.Alloc((nuint)cap, sizeof(int));
+        _nSeq = (int*)NativeMemory.Alloc((nuint)cap, sizeof(int));
+        _seqIds = (int**)NativeMemory.Alloc((nuint)cap, (nuint)sizeof(int*));
+        _seqStore = (int*)NativeMemory.Alloc((nuint)cap, sizeof(int));
+        _logits = (sbyte*)NativeMemory.Alloc((nuint)cap, sizeof(sbyte));
+        _abortFlag = (int*)NativeMemory.AllocZeroed(sizeof(int));
+        for (int i = 0; i < cap; i++)
+        {
+            _nSeq[i] = 1;
+            _seqIds[i] = _seqStore + i;
+        }
+        LlamaNative.llama_set_abort_callback(_ctx, &AbortCallback, (IntPtr)_abortFlag);
+    }
+
+    public LlamaModel Model { get; }
+
+    public ContextConfig Config { get; }
+
+    /// <summary>The llama_context pointer (for the eval callback's bookkeeping).</summary>
+    public IntPtr NativeContext => _ctx;
+
+    public int BatchCount => _count;
+
+    /// <summary>llama_decode calls made so far (for usage statistics).</summary>
+    public long DecodeCalls { get; private set; }
+
+    public int BatchFree => Config.BatchSize - _count;
+
+    public void BatchClear() => _count = 0;
+
+    /// <summary>Appends one token; returns its index in the batch (the index for <see cref="Logits"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int BatchAdd(int token, int pos, int seq, bool logits)
+    {
+        int i = _count;
+        if (i >= Config.BatchSize) ThrowBatchFull();
+        _token[i] = token;
+        _pos[i] = pos;
+        _seqStore[i] = seq;
+        _logits[i] = logits ? (sbyte)1 : (sbyte)0;
+        _count = i + 1;
+        return i;
+    }
+
+    private static void ThrowBatchFull() => throw new InvalidOperationException("batch is full");
+
+    /// <summary>Evaluates the batch. Cancellation aborts a running evaluation between graph nodes.</summary>
+    /// <exception cref="OperationCanceledException">Cancelled; the sequences in the batch must be treated as garbage.</exception>
+    /// <exception cref="DecodeException">llama.cpp failed.</exception>
+    public void Decode(CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_count == 0) return;
+        ct.ThrowIfCancellationRequested();
+        var batch = new LlamaBatchNative
+        {
+            NTokens = _count,
+            Token = _token,
+            Embd = null,
+            Pos = _pos,
+            NSeqId = _nSeq,
+            SeqId = _seqIds,
+            Logits = _logits,
+        };
+        Volatile.Write(ref *_abortFlag, 0);
+        DecodeCalls++;
+        int status;
+        using (ct.CanBeCanceled ? ct.UnsafeRegister(static s => Volatile.Write(ref *(int*)(IntPtr)s!, 1), (IntPtr)_abortFlag) : default)
+            status = LlamaNative.llama_decode(_ctx, batch);
+        if (status == 0) return;
+        if (status == 2 || ct.IsCancellationRequested) throw new OperationCanceledException("decoding was cancelled", ct);
+        throw new DecodeException(status == 1
+            ? $"llama.cpp found no KV cache slot for a batch of {_count} tokens"
+            : $"llama_decode failed with status {status} on a batch of {_count} tokens", status);
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static byte AbortCallback(IntPtr data) => Volatile.Read(ref *(int*)data) != 0 ? (byte)1 : (byte)0;
+
+    /// <summary>The logits row of batch index <paramref name="index"/> (valid until the next decode).</summary>
+    public ReadOnlySpan<float> Logits(int index)
+    {
+        float* p = LlamaNative.llama_get_logits_ith(_ctx, index);
+        if (p is null) throw new InvalidOperationException($"no logits for batch index {index}");
+        return new ReadOnlySpan<float>(p, Model.VocabSize);
+    }
+
+    /// <summary>Removes every cell of a sequence.</summary>
+    public void Clear(int seq) => LlamaNative.llama_memory_seq_rm(_mem, seq, -1, -1);
+
+    /// <summary>Removes the cells of a sequence from position <paramref name="from"/> on.</summary>
+    public void Truncate(int seq, int from) => LlamaNative.llama_memory_seq_rm(_mem, seq, from, -1);
+
+    /// <summary>Replaces sequence <paramref name="dst"/> with a copy of the whole of <paramref name="src"/> (a full-stream copy).</summary>
+    public void CopyAll(int src, int dst)
+    {
+        LlamaNative.llama_memory_seq_rm(_mem, dst, -1, -1);
+        LlamaNative.llama_memory_seq_cp(_mem, src, dst, -1, -1);
+    }
+
+    /// <summary>Empties the whole KV cache.</summary>
+    public void ClearAll() => LlamaNative.llama_memory_clear(_mem, true);
+
+    /// <summary>Largest position held by a sequence, or -1 when it is empty.</summary>
+    public int MaxPosition(int seq) => LlamaNative.llama_memory_seq_pos_max(_mem, seq);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _handle.Dispose();
+        NativeMemory.Free(_token);
+        NativeMemory.Free(_pos);
+        NativeMemory.Free(_nSeq);
+        NativeMemory.Free(_seqIds);
+        NativeMemory.Free(_seqStore);
+        NativeMemory.Free(_logits);
+        NativeMemory.Free(_abortFlag);
+    }
+}

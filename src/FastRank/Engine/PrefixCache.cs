@@ -1,0 +1,119 @@
+namespace FastRank.Engine;
+
+/// <summary>
+/// Keeps decoded prompt prefixes in dedicated sequences of a context so that no prefix is decoded
+/// twice while it is cached. A request for a token sequence is served, in order of preference, by an
+/// entry holding exactly those tokens; by the entry sharing the longest prefix with them (its stream is
+/// copied, cut back to the shared part, and only the rest is decoded); or by a fresh decode. Entries are
+/// evicted least recently used. With a head entry (system text and instruction) and per-query entries
+/// (head + query), this is the two-level cache of the pointwise and listwise methods.
+/// </summary>
+internal sealed class PrefixCache
+{
+    private readonly InferenceContext _ctx;
+    private readonly Entry[] _entries;
+    private long _clock;
+
+    private sealed class Entry(int seq)
+    {
+        public int Seq { get; } = seq;
+        public int[]? Tokens { get; set; }
+        public long LastUse { get; set; }
+        public long Generation { get; set; }
+    }
+
+    public PrefixCache(InferenceContext ctx, int firstSeq, int slots)
+    {
+        if (slots < 2) throw new ArgumentOutOfRangeException(nameof(slots), "a prefix cache needs at least two slots");
+        _ctx = ctx;
+        _entries = new Entry[slots];
+        for (int i = 0; i < slots; i++) _entries[i] = new Entry(firstSeq + i);
+    }
+
+    /// <summary>Tokens served from the cache since creation (for statistics).</summary>
+    public long ReusedTokens { get; private set; }
+
+    /// <summary>Tokens decoded into the cache since creation.</summary>
+    public long DecodedTokens { get; private set; }
+
+    /// <summary>
+    /// Returns a sequence holding exactly <paramref name="tokens"/> at positions 0..n-1, and an identity
+    /// (<paramref name="generation"/>) that changes whenever that sequence's content changes.
+    /// <paramref name="reused"/> tells how many of the tokens came from the cache.
+    /// </summary>
+    public int Acquire(int[] tokens, CancellationToken ct, out int reused, out long generation)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        long now = ++_clock;
+        Entry? best = null;
+        int bestLen = 0;
+        foreach (var e in _entries)
+        {
+            if (e.Tokens is null) continue;
+            int common = tokens.AsSpan().CommonPrefixLength(e.Tokens);
+            if (common == tokens.Length && common == e.Tokens.Length)
+            {
+                e.LastUse = now;
+                reused = common;
+                ReusedTokens += common;
+                generation = e.Generation;
+                return e.Seq;
+            }
+            if (common > bestLen)
+            {
+                best = e;
+                bestLen = common;
+            }
+        }
+
+        // Never continue with a single token: llama.cpp evaluates a one-token micro-batch on other
+        // kernels, and the prefix must be bit-identical to a lone decode (see SequenceBatcher).
+        if (bestLen > 0 && tokens.Length - bestLen == 1) bestLen--;
+        Entry target = PickVictim(exclude: best);
+        target.Tokens = null;
+        target.Generation = now;
+        if (best is not null && bestLen > 0)
+        {
+            _ctx.CopyAll(best.Seq, target.Seq);
+            if (bestLen < best.Tokens!.Length) _ctx.Truncate(target.Seq, bestLen);
+            best.LastUse = now;
+        }
+        else
+        {
+            _ctx.Clear(target.Seq);
+            bestLen = 0;
+        }
+
+        int[] rest = tokens[bestLen..];
+        SequenceBatcher.Run(_ctx, [new DecodeJob(target.Seq, bestLen, rest, 0, false)], null, ct);
+        target.Tokens = tokens;
+        target.LastUse = now;
+        reused = bestLen;
+        ReusedTokens += bestLen;
+        DecodedTokens += rest.Length;
+        generation = target.Generation;
+        return target.Seq;
+    }
+
+    /// <summary>Forgets every entry (for example after a failed decode left the cache in doubt).</summary>
+    public void Invalidate()
+    {
+        foreach (var e in _entries)
+        {
+            e.Tokens = null;
+            _ctx.Clear(e.Seq);
+        }
+    }
+
+    private Entry PickVictim(Entry? exclude)
+    {
+        Entry? victim = null;
+        foreach (var e in _entries)
+        {
+            if (ReferenceEquals(e, exclude)) continue;
+            if (e.Tokens is null) return e;
+            if (victim is null || e.LastUse < victim.LastUse) victim = e;
+        }
+        return victim!;
+    }
+}

@@ -1,0 +1,104 @@
+namespace FastRank.Engine;
+
+/// <summary>
+/// The shared machinery of every ranking method: a context whose first sequences hold the prefix
+/// cache and whose other sequences ("work slots") decode per-item suffixes in parallel waves on top
+/// of a shared prefix. A method declares tokens (prefixes, suffixes) and a readout; this class decides
+/// how they are batched. Not thread-safe: the reranker serializes calls.
+/// </summary>
+internal sealed class RankingEngine : IDisposable
+{
+    /// <summary>Sequences reserved for the prefix cache (a head entry and two query entries).</summary>
+    public const int PrefixSlots = 3;
+
+    private readonly long[] _slotGeneration;
+    private readonly int[] _slotPrefixLength;
+
+    public RankingEngine(LlamaModel model, ContextConfig config)
+    {
+        if (config.Sequences <= PrefixSlots) throw new ArgumentException("the context needs at least one work slot", nameof(config));
+        Context = new InferenceContext(model, config);
+        Prefixes = new PrefixCache(Context, 0, PrefixSlots);
+        WorkSlots = config.Sequences - PrefixSlots;
+        _slotGeneration = new long[WorkSlots];
+        _slotPrefixLength = new int[WorkSlots];
+        Array.Fill(_slotGeneration, -1);
+    }
+
+    public InferenceContext Context { get; }
+
+    public PrefixCache Prefixes { get; }
+
+    /// <summary>Sequences available for parallel suffixes.</summary>
+    public int WorkSlots { get; }
+
+    /// <summary>Longest prompt (prefix + suffix) one sequence can hold.</summary>
+    public int CellsPerSequence => Context.Config.CellsPerSequence;
+
+    /// <summary>
+    /// Decodes every suffix on top of the prefix held by <paramref name="prefixSeq"/> (positions
+    /// 0..<paramref name="prefixLength"/>-1) and hands the logits of each suffix's last token to
+    /// <paramref name="readout"/> with the suffix's index. Suffixes run in waves of at most
+    /// <see cref="WorkSlots"/> (or <paramref name="maxParallel"/>) sequences; longer ones first, so each
+    /// wave holds similar lengths and llama.cpp's equal-length micro-batches stay full. Results do not
+    /// depend on the waves: every sequence has its own KV stream.
+    /// </summary>
+    public void DecodeSuffixes(int prefixSeq, long prefixGeneration, int prefixLength, IReadOnlyList<int[]> suffixes,
+        LogitsReadout readout, CancellationToken ct, int maxParallel = 0)
+    {
+        int n = suffixes.Count;
+        if (n == 0) return;
+        int slots = maxParallel > 0 ? Math.Min(maxParallel, WorkSlots) : WorkSlots;
+        var order = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            order[i] = i;
+            if (prefixLength + suffixes[i].Length > CellsPerSequence)
+                throw new ArgumentException($"prompt of {prefixLength + suffixes[i].Length} tokens exceeds the {CellsPerSequence} cells of a sequence");
+        }
+        // Stable: equal lengths keep input order.
+        Array.Sort(order, (a, b) => suffixes[b].Length != suffixes[a].Length ? suffixes[b].Length.CompareTo(suffixes[a].Length) : a.CompareTo(b));
+        int waves = (n + slots - 1) / slots;
+        int waveSize = (n + waves - 1) / waves;
+        var jobs = new List<DecodeJob>(waveSize);
+        try
+        {
+            for (int start = 0; start < n; start += waveSize)
+            {
+                int count = Math.Min(waveSize, n - start);
+                jobs.Clear();
+                for (int k = 0; k < count; k++)
+                {
+                    int seq = PrefixSlots + k;
+                    if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
+                    {
+                        Context.Truncate(seq, prefixLength);
+                    }
+                    else
+                    {
+                        Context.CopyAll(prefixSeq, seq);
+                        _slotGeneration[k] = prefixGeneration;
+                        _slotPrefixLength[k] = prefixLength;
+                    }
+                    int item = order[start + k];
+                    jobs.Add(new DecodeJob(seq, prefixLength, suffixes[item], item, true));
+                }
+                SequenceBatcher.Run(Context, jobs, readout, ct);
+            }
+        }
+        catch
+        {
+            Array.Fill(_slotGeneration, -1);
+            throw;
+        }
+    }
+
+    /// <summary>Forgets all cached state (after a failed or cancelled decode).</summary>
+    public void Reset()
+    {
+        Array.Fill(_slotGeneration, -1);
+        Prefixes.Invalidate();
+    }
+
+    public void Dispose() => Context.Dispose();
+}

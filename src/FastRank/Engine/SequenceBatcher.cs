@@ -1,0 +1,130 @@
+namespace FastRank.Engine;
+
+/// <summary>
+/// Tokens to append to one sequence: <c>Tokens</c> at positions <c>StartPos</c>, <c>StartPos+1</c>, ...
+/// When <c>LogitsAtEnd</c> is set, the logits of the last token are handed to the readout with <c>Tag</c>.
+/// </summary>
+internal readonly record struct DecodeJob(int Seq, int StartPos, int[] Tokens, int Tag, bool LogitsAtEnd);
+
+/// <summary>Receives the logits row of a job's last token (valid only during the call).</summary>
+internal delegate void LogitsReadout(int tag, ReadOnlySpan<float> logits);
+
+/// <summary>
+/// Plans the llama_decode calls of many sequences so that every call is exactly one micro-batch
+/// that llama.cpp evaluates as given, and asks for logits only where they are read.
+/// <para>
+/// With one KV stream per sequence llama.cpp evaluates a micro-batch as equal-length runs of
+/// consecutive sequence ids. Its CPU kernels take a different path for a run of a single token,
+/// which moves results (a yes-no logit by up to 0.2 on a q8_0 model), so a sequence's score would
+/// depend on its neighbours' lengths. Every call therefore holds a consecutive range of sequences,
+/// each contributing the same number <c>t</c> of tokens with <c>t</c> of at least 2, and no sequence is
+/// ever left with exactly one token to go. Under that rule a document's score is bit-identical to a
+/// lone decode of its prompt, whatever the waves, the batch size or the other documents.
+/// </para>
+/// </summary>
+internal static class SequenceBatcher
+{
+    /// <summary>Decodes all <paramref name="jobs"/> (distinct sequences).</summary>
+    public static void Run(InferenceContext ctx, IReadOnlyList<DecodeJob> jobs, LogitsReadout? readout, CancellationToken ct)
+    {
+        int n = jobs.Count;
+        if (n == 0) return;
+        int cap = Math.Min(ctx.Config.MicroBatchSize, ctx.Config.BatchSize);
+        // Order by sequence id: ranges of consecutive ids are what a micro-batch may hold.
+        var order = new int[n];
+        for (int i = 0; i < n; i++) order[i] = i;
+        Array.Sort(order, (a, b) => jobs[a].Seq.CompareTo(jobs[b].Seq));
+        var remaining = new int[n];
+        var done = new int[n];
+        for (int k = 0; k < n; k++)
+        {
+            var job = jobs[order[k]];
+            if (k > 0 && jobs[order[k - 1]].Seq == job.Seq) throw new ArgumentException($"two jobs for sequence {job.Seq}");
+            if (job.Tokens.Length == 0 && job.LogitsAtEnd) throw new ArgumentException($"job {job.Tag} has no tokens but wants logits");
+            remaining[k] = job.Tokens.Length;
+        }
+
+        Span<(int Tag, int Index)> pending = n <= 128 ? stackalloc (int, int)[n] : new (int, int)[n];
+        while (true)
+        {
+            if (!Plan(jobs, order, remaining, cap, out int first, out int last, out int t)) break;
+            ctx.BatchClear();
+            int npending = 0;
+            for (int k = first; k <= last; k++)
+            {
+                var job = jobs[order[k]];
+                int start = done[k];
+                for (int i = 0; i < t; i++)
+                {
+                    int at = start + i;
+                    bool wants = job.LogitsAtEnd && at == job.Tokens.Length - 1;
+                    int idx = ctx.BatchAdd(job.Tokens[at], job.StartPos + at, job.Seq, wants);
+                    if (wants) pending[npending++] = (job.Tag, idx);
+                }
+                done[k] += t;
+                remaining[k] -= t;
+            }
+            ctx.Decode(ct);
+            if (readout is not null)
+            {
+                for (int p = 0; p < npending; p++) readout(pending[p].Tag, ctx.Logits(pending[p].Index));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Picks the next micro-batch: the range [first, last] of jobs (consecutive in sequence id, all with
+    /// tokens left) and the per-sequence token count t that maximize the tokens evaluated, under
+    /// range size x t &lt;= cap, 2 &lt;= t &lt;= every remainder in the range, and no remainder left at 1.
+    /// A job of a single token in total is the one case evaluated alone with t = 1 (a lone decode does the same).
+    /// </summary>
+    private static bool Plan(IReadOnlyList<DecodeJob> jobs, int[] order, int[] remaining, int cap, out int first, out int last, out int t)
+    {
+        first = last = t = -1;
+        int best = 0;
+        int n = remaining.Length;
+        for (int a = 0; a < n; a++)
+        {
+            if (remaining[a] == 0) continue;
+            int min = int.MaxValue;
+            for (int b = a; b < n; b++)
+            {
+                if (remaining[b] == 0) break;
+                if (b > a && jobs[order[b]].Seq != jobs[order[b - 1]].Seq + 1) break;
+                int size = b - a + 1;
+                if (size * 2 > cap) break;
+                min = Math.Min(min, remaining[b]);
+                int hi = Math.Min(min, cap / size);
+                for (int c = hi; c >= 2 && c * size > best; c--)
+                {
+                    if (Valid(remaining, a, b, c))
+                    {
+                        best = c * size;
+                        first = a;
+                        last = b;
+                        t = c;
+                        break;
+                    }
+                }
+            }
+        }
+        if (best > 0) return true;
+        for (int a = 0; a < n; a++)
+        {
+            if (remaining[a] == 1)
+            {
+                first = last = a;
+                t = 1;
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static bool Valid(int[] remaining, int a, int b, int c)
+    {
+        for (int k = a; k <= b; k++)
+            if (remaining[k] - c == 1) return false;
+        return true;
+    }
+}

@@ -1,0 +1,98 @@
+using System.Collections;
+
+namespace FastRank.Ranking;
+
+/// <summary>The ranking methods.</summary>
+public enum RerankMethod
+{
+    /// <summary>Yes/no scoring of each document (Qwen3-Reranker style), with shared prompt prefixes.</summary>
+    Pointwise,
+}
+
+/// <summary>One ranked document.</summary>
+/// <param name="Index">Position of the document in the input list.</param>
+/// <param name="Score">The method's score (pointwise: P(yes), in [0, 1]); higher is more relevant.</param>
+/// <param name="RawScore">The method's raw value (pointwise: the logit difference yes - no).</param>
+public readonly record struct RankedDocument(int Index, double Score, double RawScore);
+
+/// <summary>Token accounting of one rerank call.</summary>
+public sealed record RerankUsage
+{
+    /// <summary>Tokens of all prompts as the model sees them (every document's prompt counted whole).</summary>
+    public long PromptTokens { get; init; }
+
+    /// <summary>Prompt tokens served from the prefix cache instead of being computed.</summary>
+    public long CachedTokens { get; init; }
+
+    /// <summary>Tokens actually evaluated: <see cref="PromptTokens"/> - <see cref="CachedTokens"/>.</summary>
+    public long DecodedTokens => PromptTokens - CachedTokens;
+
+    /// <summary>Documents cut to the per-document token budget.</summary>
+    public int TruncatedDocuments { get; init; }
+
+    /// <summary>Whether the query was cut to its token budget.</summary>
+    public bool TruncatedQuery { get; init; }
+
+    /// <summary>llama_decode calls made.</summary>
+    public int DecodeCalls { get; init; }
+}
+
+/// <summary>Where the time of one rerank call went, in milliseconds.</summary>
+public sealed record RerankTimings
+{
+    /// <summary>Waiting for the reranker (other calls in progress).</summary>
+    public double QueueMs { get; init; }
+
+    /// <summary>Tokenizing the query and documents and building prompts.</summary>
+    public double TokenizeMs { get; init; }
+
+    /// <summary>Decoding shared prefixes (zero when they came from the cache).</summary>
+    public double PrefixMs { get; init; }
+
+    /// <summary>Decoding the per-document parts and reading the scores.</summary>
+    public double ScoreMs { get; init; }
+
+    /// <summary>Whole call, queue included.</summary>
+    public double TotalMs { get; init; }
+}
+
+/// <summary>
+/// The result of a rerank call: the documents sorted by score, descending (ties by input index), cut to
+/// top-N, with the call's usage and timings.
+/// </summary>
+public sealed class RerankResult : IReadOnlyList<RankedDocument>
+{
+    private readonly RankedDocument[] _ranked;
+
+    internal RerankResult(RankedDocument[] ranked, RerankMethod method, string model, RerankUsage usage, RerankTimings timings)
+    {
+        _ranked = ranked;
+        Method = method;
+        Model = model;
+        Usage = usage;
+        Timings = timings;
+    }
+
+    /// <summary>The method that ranked.</summary>
+    public RerankMethod Method { get; }
+
+    /// <summary>The model's name (file name).</summary>
+    public string Model { get; }
+
+    /// <summary>Token accounting.</summary>
+    public RerankUsage Usage { get; }
+
+    /// <summary>Time spent.</summary>
+    public RerankTimings Timings { get; }
+
+    /// <inheritdoc />
+    public RankedDocument this[int index] => _ranked[index];
+
+    /// <inheritdoc />
+    public int Count => _ranked.Length;
+
+    /// <inheritdoc />
+    public IEnumerator<RankedDocument> GetEnumerator() => ((IEnumerable<RankedDocument>)_ranked).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Logging;
+
+namespace FastRank.Ranking;
+
+/// <summary>Options of a <see cref="Reranker"/>.</summary>
+public sealed record RerankerOptions
+{
+    /// <summary>The ranking method used when a call does not name one.</summary>
+    public RerankMethod Method { get; init; } = RerankMethod.Pointwise;
+
+    /// <summary>
+    /// Per-document token budget. Longer documents are truncated (their end is cut; the prompt's suffix
+    /// stays intact), counted in <see cref="RerankUsage.TruncatedDocuments"/> and logged as a warning.
+    /// </summary>
+    public int MaxDocumentTokens { get; init; } = 512;
+
+    /// <summary>Query token budget; a longer query is truncated with a warning.</summary>
+    public int MaxQueryTokens { get; init; } = 256;
+
+    /// <summary>Pointwise instruction (the <c>{instruction}</c> of the template). Null: the Qwen3-Reranker default.</summary>
+    public string? Instruction { get; init; }
+
+    /// <summary>
+    /// A pointwise prompt template with <c>{query}</c> and <c>{document}</c> (and optionally
+    /// <c>{instruction}</c>) placeholders. Null: the GGUF's own <c>rerank</c> template when it has one and
+    /// no custom instruction is set, else the Qwen3-Reranker layout.
+    /// </summary>
+    public string? PromptTemplate { get; init; }
+
+    /// <summary>Documents decoded together in parallel sequences; 0 chooses from <see cref="KvCacheBudgetBytes"/>.</summary>
+    public int ParallelSequences { get; init; }
+
+    /// <summary>Memory the KV cache of one reranker may take when <see cref="ParallelSequences"/> is automatic.</summary>
+    public long KvCacheBudgetBytes { get; init; } = 1L << 30;
+
+    /// <summary>CPU threads for llama.cpp; 0 uses every core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Most tokens per llama_decode call (one micro-batch, n_batch = n_ubatch).</summary>
+    public int MicroBatchSize { get; init; } = 512;
+
+    /// <summary>
+    /// Flash attention. Off by default: llama.cpp's CPU flash-attention kernel picks different code paths
+    /// for different batch shapes, which moved a document's yes-no logit by up to 0.4 between a shared
+    /// batch and a lone decode; with it off, every score is identical to a lone decode of the same prompt.
+    /// </summary>
+    public bool FlashAttention { get; init; }
+
+    /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
+    public int GpuLayers { get; init; }
+
+    /// <summary>Where FastRank logs (load, truncation warnings, kernel choice). Null: nowhere.</summary>
+    public ILoggerFactory? LoggerFactory { get; init; }
+
+    internal void Validate()
+    {
+        if (MaxDocumentTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxDocumentTokens), "must be at least 1");
+        if (MaxQueryTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxQueryTokens), "must be at least 1");
+        if (ParallelSequences < 0) throw new ArgumentOutOfRangeException(nameof(ParallelSequences), "must not be negative");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), "must not be negative");
+        if (MicroBatchSize < 32) throw new ArgumentOutOfRangeException(nameof(MicroBatchSize), "must be at least 32");
+        if (KvCacheBudgetBytes < 1) throw new ArgumentOutOfRangeException(nameof(KvCacheBudgetBytes), "must be positive");
+    }
+}
