@@ -2,9 +2,5 @@ namespace FastRank.Cli;
 
 internal static class Program
 {
-    private static int Main(string[] args)
-    {
-        Console.WriteLine($"fastrank {FastRankInfo.Version} ({args.Length} args)");
-        return 0;
-    }
+    private static int Main(string[] args) => Cli.Run(args, Console.Out, Console.Error);
 }

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using FastRank.Diagnostics;
+using FastRank.Engine;
+using FastRank.Ranking;
+using FastRank.Synthetic;
+
+namespace FastRank.Cli.Bench;
+
+/// <summary>Settings of a pointwise benchmark run.</summary>
+internal sealed record PointwiseBenchOptions(
+    string ModelPath, int Documents, int DocumentTokens, int PrefixTokens, int Repetitions, int Warmup, int Threads, int Parallel,
+    IReadOnlyList<int> FloorInFlight, bool SkipNaive);
+
+/// <summary>What one pointwise benchmark run measured. Ratios are medians over repetitions of per-repetition ratios.</summary>
+internal sealed record PointwiseBenchReport(
+    string Method, int Docs, int PrefixTokens, int DocTokens, int HeadTokens,
+    double FastRankMs, double FastRankP95Ms, double FloorMs, string FloorSetting, double NaiveMs,
+    double RatioToFloor, double RatioToFloorMin, double RatioToFloorMax,
+    double SpeedupVsNaive, double SpeedupVsNaiveMin, double SpeedupVsNaiveMax, double NaiveTarget,
+    double TokensPerSecond, double PeakRssMb, double ModelMb, double KvMb, double MemoryBudgetMb, int ParallelSequences,
+    double MaxScoreDiffVsNaive, int Repetitions, string Machine);
+
+/// <summary>
+/// Measures, in one process and interleaved repetition by repetition, FastRank's pointwise reranking,
+/// the floor (the same unique tokens decoded with no sharing and no scoring, fastest of several
+/// sequences-in-flight settings) and the naive per-document decode, on the same tokens.
+/// </summary>
+internal static class PointwiseBench
+{
+    public static PointwiseBenchReport Run(PointwiseBenchOptions o, Action<string>? progress = null)
+    {
+        var rerankOptions = new RerankerOptions
+        {
+            Threads = o.Threads,
+            ParallelSequences = o.Parallel,
+            MaxDocumentTokens = Math.Max(512, o.DocumentTokens + 16),
+            MaxQueryTokens = Math.Max(256, o.PrefixTokens),
+        };
+        using var ranker = Reranker.Load(o.ModelPath, rerankOptions);
+        var model = ranker.Model;
+        var pw = ranker.Pointwise;
+        int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
+
+        // Inputs: documents of about DocumentTokens tokens; one query per repetition, all of the same length.
+        var docs = MakeDocuments(model, o.Documents, o.DocumentTokens);
+        int queryTokens = Math.Max(1, o.PrefixTokens - pw.OverheadTokens + pw.TailTokens);
+        var queries = MakeQueries(model, o.Warmup + o.Repetitions, queryTokens);
+        var prompts = queries.Select(q => pw.BuildPrompt(q, docs, rerankOptions)).ToArray();
+        int prefixTokens = prompts[0].Prefix.Length;
+        double docTokens = prompts[0].Suffixes.Average(s => s.Length);
+
+        int maxPrompt = prefixTokens + prompts[0].Suffixes.Max(s => s.Length);
+        int cells = (maxPrompt + 255) / 256 * 256;
+        int maxSuffix = prompts[0].Suffixes.Max(s => s.Length);
+        // The floor is the fastest way to compute the tokens: every sequences-in-flight setting, flash attention on and off.
+        var floorSettings = o.FloorInFlight.SelectMany(k => new[] { (K: k, Fa: true), (K: k, Fa: false) }).ToArray();
+        var floorContexts = floorSettings.Select(f => new InferenceContext(model,
+            new ContextConfig(f.K + 1, (Math.Max(maxSuffix, prefixTokens) + 255) / 256 * 256, Math.Max(512, Math.Min(8192, f.K * maxSuffix)), 512, f.Fa, threads))).ToArray();
+        using var naiveCtx = o.SkipNaive ? null : new InferenceContext(model, new ContextConfig(1, cells, Math.Max(512, maxPrompt), 512, rerankOptions.FlashAttention, threads));
+
+        var fast = new List<double>();
+        var floor = new List<double>();
+        var naive = new List<double>();
+        var ratioFloor = new List<double>();
+        var ratioNaive = new List<double>();
+        string bestFloor = "";
+        double maxDiff = 0;
+        try
+        {
+            for (int rep = 0; rep < o.Warmup + o.Repetitions; rep++)
+            {
+                bool timed = rep >= o.Warmup;
+                var prompt = prompts[rep];
+
+                double floorBest = double.MaxValue;
+                for (int f = 0; f < floorContexts.Length; f++)
+                {
+                    double ms = Time(() => Baselines.Floor(floorContexts[f], prompt.Prefix, prompt.Suffixes, floorSettings[f].K, default));
+                    if (ms < floorBest)
+                    {
+                        floorBest = ms;
+                        if (timed) bestFloor = $"{floorSettings[f].K} in flight, flash attention {(floorSettings[f].Fa ? "on" : "off")}";
+                    }
+                }
+
+                RerankResult? result = null;
+                double fastMs = Time(() => result = ranker.Rerank(queries[rep], docs));
+
+                double naiveMs = double.NaN;
+                if (naiveCtx is not null)
+                {
+                    double[]? naiveScores = null;
+                    naiveMs = Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.YesToken, pw.NoToken, default));
+                    foreach (var r in result!) maxDiff = Math.Max(maxDiff, Math.Abs(r.RawScore - naiveScores![r.Index]));
+                }
+                progress?.Invoke($"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: fastrank {fastMs:F0} ms, floor {floorBest:F0} ms, naive {naiveMs:F0} ms");
+                if (!timed) continue;
+                fast.Add(fastMs);
+                floor.Add(floorBest);
+                ratioFloor.Add(fastMs / floorBest);
+                if (!double.IsNaN(naiveMs))
+                {
+                    naive.Add(naiveMs);
+                    ratioNaive.Add(naiveMs / fastMs);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var c in floorContexts) c.Dispose();
+        }
+        naiveCtx?.Dispose();
+
+        // Peak memory of FastRank alone: the baselines' contexts are gone; reset the high-water mark and rerun.
+        double peakMb;
+        if (ProcessMemory.ResetPeak())
+        {
+            GC.Collect();
+            for (int i = 0; i < 2; i++) ranker.Rerank(queries[i], docs);
+            peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
+        }
+        else
+        {
+            peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
+        }
+
+        var fs = Stat.Of(fast);
+        var rf = Stat.Of(ratioFloor);
+        var rn = Stat.Of(ratioNaive);
+        double kvMb = (double)ranker.Engine.Context.Config.Sequences * ranker.Engine.CellsPerSequence * model.KvBytesPerCell / 1e6;
+        double modelMb = new FileInfo(o.ModelPath).Length / 1e6;
+        return new PointwiseBenchReport(
+            "pointwise", o.Documents, prefixTokens, (int)Math.Round(docTokens), pw.HeadLength,
+            fs.Median, fs.P95, Stat.Of(floor).Median, bestFloor, naive.Count > 0 ? Stat.Of(naive).Median : double.NaN,
+            rf.Median, rf.Min, rf.Max, rn.Median, rn.Min, rn.Max,
+            0.85 * (prefixTokens + docTokens) / docTokens,
+            (prefixTokens + docTokens * o.Documents) / (fs.Median / 1000.0),
+            peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString());
+    }
+
+    private static double Time(Action a)
+    {
+        long t = Stopwatch.GetTimestamp();
+        a();
+        return Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+    }
+
+    /// <summary>Documents whose text tokenizes to about <paramref name="tokens"/> tokens each.</summary>
+    internal static string[] MakeDocuments(LlamaModel model, int count, int tokens)
+    {
+        var random = new Random(12345);
+        var docs = new string[count];
+        for (int i = 0; i < count; i++) docs[i] = TextOfTokens(model, random, tokens);
+        return docs;
+    }
+
+    private static string TextOfTokens(LlamaModel model, Random random, int tokens)
+    {
+        string text = SyntheticText.Sentence(random, Math.Max(1, tokens * 3 / 4));
+        // Grow or shrink word by word until the tokenizer agrees.
+        var words = text.Split(' ').ToList();
+        while (model.TokenizeText(" " + string.Join(' ', words)).Length < tokens) words.Add(SyntheticText.Sentence(random, 1).TrimEnd('.').ToLowerInvariant());
+        while (words.Count > 1 && model.TokenizeText(" " + string.Join(' ', words)).Length > tokens) words.RemoveAt(words.Count - 1);
+        return string.Join(' ', words);
+    }
+
+    /// <summary><paramref name="count"/> distinct queries of exactly the same token length (a shared stem, a distinct last word).</summary>
+    internal static string[] MakeQueries(LlamaModel model, int count, int tokens)
+    {
+        var random = new Random(777);
+        string stem = TextOfTokens(model, random, Math.Max(0, tokens - 1));
+        int stemLen = model.TokenizeText(" " + stem).Length;
+        var queries = new List<string>(count);
+        foreach (string w in SyntheticText.Words)
+        {
+            if (queries.Count == count) break;
+            string q = stem + " " + w;
+            if (model.TokenizeText(" " + q).Length == stemLen + 1) queries.Add(q);
+        }
+        return [.. queries];
+    }
+}
