@@ -127,7 +127,7 @@ internal static class PointwiseBench
         var fs = Stat.Of(fast);
         var rf = Stat.Of(ratioFloor);
         var rn = Stat.Of(ratioNaive);
-        double kvMb = (double)ranker.Engine.Context.Config.Sequences * ranker.Engine.CellsPerSequence * model.KvBytesPerCell / 1e6;
+        double kvMb = (double)ranker.Engine(RerankMethod.Pointwise).Context.Config.Sequences * ranker.Engine(RerankMethod.Pointwise).CellsPerSequence * model.KvBytesPerCell / 1e6;
         double modelMb = new FileInfo(o.ModelPath).Length / 1e6;
         return new PointwiseBenchReport(
             "pointwise", o.Documents, prefixTokens, (int)Math.Round(docTokens), pw.HeadLength,

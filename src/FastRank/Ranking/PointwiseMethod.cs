@@ -11,7 +11,7 @@ namespace FastRank.Ranking;
 /// (the same for every document of the call) and a per-document suffix (document text and the chat
 /// suffix), decoded in parallel sequences on top of the shared prefix.
 /// </summary>
-internal sealed class PointwiseMethod
+internal sealed class PointwiseMethod : IRankingMethod
 {
     private static readonly string[] Placeholders = ["instruction", "query", "document"];
     private static readonly string[] Required = ["query", "document"];
@@ -25,10 +25,12 @@ internal sealed class PointwiseMethod
     private readonly int[] _betweenQueryAndDocument;
     private readonly int[] _tail;
     private readonly ILogger _logger;
+    private readonly RerankerOptions _options;
 
     public PointwiseMethod(LlamaModel model, RerankerOptions options, ILogger logger)
     {
         _model = model;
+        _options = options;
         _logger = logger;
         YesToken = model.FindSingleToken("yes")
             ?? throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' has no single token for \"yes\": pointwise scoring needs one");
@@ -61,6 +63,8 @@ internal sealed class PointwiseMethod
         if (_tail.Length == 0) throw new ArgumentException("the pointwise template needs text after {document} (the answer is read at the last prompt token)");
     }
 
+    public RerankMethod Kind => RerankMethod.Pointwise;
+
     public int YesToken { get; }
 
     public int NoToken { get; }
@@ -89,9 +93,26 @@ internal sealed class PointwiseMethod
         return (PromptTemplate.Parse(ChatTemplates.Qwen3RerankerPrompt, Placeholders, Required), "builtin:qwen3-reranker");
     }
 
-    public RankedDocument[] Score(RankingEngine engine, RerankerOptions options, string query, IReadOnlyList<string> documents,
-        CancellationToken ct, out RerankUsage usage, out RerankTimings timings)
+    public ContextConfig ContextConfig(RerankerOptions options)
     {
+        int cells = RankingMethods.CellsFor(MaxPromptTokens(options));
+        int work = options.ParallelSequences;
+        if (work == 0)
+        {
+            long perSeq = cells * _model.KvBytesPerCell;
+            work = (int)Math.Clamp(options.KvCacheBudgetBytes / Math.Max(1, perSeq) - RankingEngine.PrefixSlots, 1, DefaultParallelSequences);
+        }
+        // Every llama_decode call is one planned micro-batch (SequenceBatcher), so n_batch = n_ubatch.
+        return new ContextConfig(RankingEngine.PrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
+            options.FlashAttention, RankingMethods.Threads(options));
+    }
+
+    /// <summary>Default ceiling of parallel sequences.</summary>
+    internal const int DefaultParallelSequences = 16;
+
+    public MethodResult Rank(RankingEngine engine, string query, IReadOnlyList<string> documents, CancellationToken ct)
+    {
+        var options = _options;
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         long calls0 = engine.Context.DecodeCalls;
 
@@ -123,7 +144,7 @@ internal sealed class PointwiseMethod
         long promptTokens = 0;
         foreach (var s in suffixes) promptTokens += prefix.Length + s.Length;
         int decodedPrefix = documents.Count == 0 ? 0 : prefix.Length - reused;
-        usage = new RerankUsage
+        var usage = new RerankUsage
         {
             PromptTokens = promptTokens,
             CachedTokens = documents.Count == 0 ? 0 : (long)prefix.Length * documents.Count - decodedPrefix,
@@ -131,13 +152,15 @@ internal sealed class PointwiseMethod
             TruncatedQuery = queryTruncated,
             DecodeCalls = (int)(engine.Context.DecodeCalls - calls0),
         };
-        timings = new RerankTimings
+        var timings = new RerankTimings
         {
             TokenizeMs = Ms(t1 - t0),
             PrefixMs = Ms(prefixTicks),
             ScoreMs = Ms(t2 - t1 - prefixTicks),
         };
-        return ranked;
+        // The raw logit difference orders without the saturation of P(yes) near 0 and 1.
+        RankingMethods.SortByScore(ranked, byRawScore: true);
+        return new MethodResult(ranked, usage, timings);
     }
 
     /// <summary>The tokens of a call: the prefix shared by every document and each document's suffix.</summary>

@@ -25,8 +25,7 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     private readonly RerankerOptions _options;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly PointwiseMethod _pointwise;
-    private RankingEngine? _pointwiseEngine;
+    private readonly Dictionary<RerankMethod, (IRankingMethod Method, RankingEngine? Engine)> _methods = [];
     private bool _disposed;
 
     private Reranker(LlamaModel model, RerankerOptions options, ILogger logger)
@@ -34,11 +33,9 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         _model = model;
         _options = options;
         _logger = logger;
-        _pointwise = new PointwiseMethod(model, options, logger);
-        logger.LogInformation("Pointwise prompt: {Source}; yes={Yes} no={No}", _pointwise.TemplateSource, _pointwise.YesToken, _pointwise.NoToken);
     }
 
-    /// <summary>Validates and loads a GGUF model and prepares the reranking context.</summary>
+    /// <summary>Validates and loads a GGUF model and prepares the context of the configured method.</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="Gguf.GgufFormatException">The file is not a valid GGUF file.</exception>
     /// <exception cref="ModelLoadException">llama.cpp could not load the model or create its context.</exception>
@@ -51,15 +48,15 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         if (options.LoggerFactory is not null && LlamaRuntime.NativeLogger is NullLogger)
             LlamaRuntime.NativeLogger = options.LoggerFactory.CreateLogger("llama.cpp");
         var model = LlamaModel.Load(modelPath, new ModelLoadOptions { GpuLayers = options.GpuLayers }, logger);
+        var ranker = new Reranker(model, options, logger);
         try
         {
-            var ranker = new Reranker(model, options, logger);
-            ranker.EnsureEngine();
+            ranker.Prepare(options.Method);
             return ranker;
         }
         catch
         {
-            model.Dispose();
+            ranker.Dispose();
             throw;
         }
     }
@@ -74,29 +71,29 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     /// <summary>The options in use.</summary>
     public RerankerOptions Options => _options;
 
-    internal PointwiseMethod Pointwise => _pointwise;
-
-    internal RankingEngine Engine => EnsureEngine();
-
-    /// <summary>Documents decoded together in one wave.</summary>
-    public int ParallelSequences => EnsureEngine().WorkSlots;
+    /// <summary>Items (documents, windows) the configured method decodes together in one wave.</summary>
+    public int ParallelSequences => Prepare(_options.Method).Engine.WorkSlots;
 
     /// <summary>
-    /// Ranks <paramref name="documents"/> by relevance to <paramref name="query"/>. The result is sorted by
-    /// score, descending, ties broken by input index, and holds at most <paramref name="topN"/> entries
-    /// (all when null).
+    /// Ranks <paramref name="documents"/> by relevance to <paramref name="query"/> with the configured
+    /// method. The result is sorted by score, descending, ties broken by input index, and holds at most
+    /// <paramref name="topN"/> entries (all when null).
     /// </summary>
     /// <exception cref="ArgumentNullException">query or documents (or one document) is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">topN is negative.</exception>
-    /// <exception cref="OperationCanceledException">Cancelled.</exception>
-    public async Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default)
+    /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
+    public Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
+        RerankAsync(query, documents, _options.Method, topN, ct);
+
+    /// <summary>Ranks with the given <paramref name="method"/> (its context is created on first use).</summary>
+    public async Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
     {
         Check(query, documents, topN);
         long queued = Stopwatch.GetTimestamp();
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            return await Task.Run(() => RerankLocked(query, documents, topN, queued, ct), ct).ConfigureAwait(false);
+            return await Task.Run(() => RerankLocked(query, documents, method, topN, queued, ct), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -104,15 +101,19 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Synchronous twin of <see cref="RerankAsync"/>.</summary>
-    public RerankResult Rerank(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default)
+    /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, int?, CancellationToken)"/>.</summary>
+    public RerankResult Rerank(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
+        Rerank(query, documents, _options.Method, topN, ct);
+
+    /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, RerankMethod, int?, CancellationToken)"/>.</summary>
+    public RerankResult Rerank(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
     {
         Check(query, documents, topN);
         long queued = Stopwatch.GetTimestamp();
         _gate.Wait(ct);
         try
         {
-            return RerankLocked(query, documents, topN, queued, ct);
+            return RerankLocked(query, documents, method, topN, queued, ct);
         }
         finally
         {
@@ -132,61 +133,58 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         }
     }
 
-    private RerankResult RerankLocked(string query, IReadOnlyList<string> documents, int? topN, long queued, CancellationToken ct)
+    private RerankResult RerankLocked(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN, long queued, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         long start = Stopwatch.GetTimestamp();
-        var engine = EnsureEngine();
-        RankedDocument[] scored;
-        RerankUsage usage;
-        RerankTimings timings;
+        var (impl, engine) = Prepare(method);
+        MethodResult result;
         try
         {
-            scored = _pointwise.Score(engine, _options, query, documents, ct, out usage, out timings);
+            result = impl.Rank(engine, query, documents, ct);
         }
         catch (Exception ex) when (ex is OperationCanceledException or DecodeException)
         {
             engine.Reset();
             throw;
         }
-        Array.Sort(scored, static (a, b) => b.RawScore != a.RawScore ? b.RawScore.CompareTo(a.RawScore) : a.Index.CompareTo(b.Index));
-        int take = Math.Min(topN ?? scored.Length, scored.Length);
-        var ranked = take == scored.Length ? scored : scored[..take];
+        var ranked = result.Ranked;
+        int take = Math.Min(topN ?? ranked.Length, ranked.Length);
+        if (take < ranked.Length) ranked = ranked[..take];
         long end = Stopwatch.GetTimestamp();
-        timings = timings with
+        var timings = result.Timings with
         {
             QueueMs = (start - queued) * 1000.0 / Stopwatch.Frequency,
             TotalMs = (end - queued) * 1000.0 / Stopwatch.Frequency,
         };
-        return new RerankResult(ranked, RerankMethod.Pointwise, Path.GetFileName(_model.Path), usage, timings);
+        return new RerankResult(ranked, method, Path.GetFileName(_model.Path), result.Usage, timings);
     }
 
-    private RankingEngine EnsureEngine()
+    /// <summary>The method and its engine, created on first use.</summary>
+    private (IRankingMethod Method, RankingEngine Engine) Prepare(RerankMethod kind)
     {
-        if (_pointwiseEngine is not null) return _pointwiseEngine;
-        int cells = RoundUp(_pointwise.MaxPromptTokens(_options), 256);
-        int threads = _options.Threads > 0 ? _options.Threads : Environment.ProcessorCount;
-        int work = _options.ParallelSequences;
-        if (work == 0)
+        lock (_methods)
         {
-            long perSeq = cells * _model.KvBytesPerCell;
-            work = (int)Math.Clamp(_options.KvCacheBudgetBytes / Math.Max(1, perSeq) - RankingEngine.PrefixSlots, 1, DefaultParallelSequences);
+            if (_methods.TryGetValue(kind, out var existing) && existing.Engine is not null) return (existing.Method, existing.Engine);
+            var method = existing.Method ?? RankingMethods.Create(kind, _model, _options, _logger);
+            _methods[kind] = (method, null);
+            var config = method.ContextConfig(_options);
+            var engine = new RankingEngine(_model, config);
+            _methods[kind] = (method, engine);
+            _logger.LogInformation("{Method} context: {Work} parallel sequences of {Cells} cells, micro-batch {Batch}, {Threads} threads, flash attention {Fa}, KV {Kv:F0} MB",
+                kind, engine.WorkSlots, config.CellsPerSequence, config.MicroBatchSize, config.Threads, config.FlashAttention ? "on" : "off",
+                (double)config.Sequences * config.CellsPerSequence * _model.KvBytesPerCell / 1e6);
+            return (method, engine);
         }
-        // Every llama_decode call is one planned micro-batch (SequenceBatcher), so n_batch = n_ubatch.
-        int batch = _options.MicroBatchSize;
-        var config = new ContextConfig(RankingEngine.PrefixSlots + work, cells, batch, batch, _options.FlashAttention, threads);
-        _pointwiseEngine = new RankingEngine(_model, config);
-        _logger.LogInformation("Pointwise context: {Work} parallel sequences of {Cells} cells, batch {Batch}, {Threads} threads, KV {Kv:F0} MB",
-            work, cells, batch, threads, (double)config.Sequences * cells * _model.KvBytesPerCell / 1e6);
-        return _pointwiseEngine;
     }
 
-    /// <summary>Default ceiling of parallel sequences (measured: wider waves gain nothing on CPU).</summary>
-    internal const int DefaultParallelSequences = 16;
+    internal IRankingMethod Method(RerankMethod kind) => Prepare(kind).Method;
 
-    private static int RoundUp(int v, int m) => (v + m - 1) / m * m;
+    internal RankingEngine Engine(RerankMethod kind) => Prepare(kind).Engine;
 
-    /// <summary>Frees the context and the model.</summary>
+    internal PointwiseMethod Pointwise => (PointwiseMethod)Method(RerankMethod.Pointwise);
+
+    /// <summary>Frees the contexts and the model.</summary>
     public void Dispose()
     {
         if (_disposed) return;
@@ -194,7 +192,8 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         try
         {
             _disposed = true;
-            _pointwiseEngine?.Dispose();
+            foreach (var (_, engine) in _methods.Values) engine?.Dispose();
+            _methods.Clear();
             _model.Dispose();
         }
         finally
