@@ -26,7 +26,6 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly IntPtr _vocab;
     private readonly LlamaTokenAttr[] _attrs;
     private readonly string[] _markerTexts;
-    private readonly Lazy<string[]> _pieces;
 
     private LlamaModel(string path, GgufFile header, LLamaWeights weights)
     {
@@ -47,12 +46,6 @@ public sealed unsafe class LlamaModel : IDisposable
             }
         }
         _markerTexts = [.. markers];
-        _pieces = new Lazy<string[]>(() =>
-        {
-            var p = new string[VocabSize];
-            for (int t = 0; t < VocabSize; t++) p[t] = TokenPiece(t);
-            return p;
-        });
         Bos = LlamaNative.llama_vocab_bos(_vocab);
         Eos = LlamaNative.llama_vocab_eos(_vocab);
         AddBos = LlamaNative.llama_vocab_get_add_bos(_vocab);
@@ -185,13 +178,21 @@ public sealed unsafe class LlamaModel : IDisposable
         }
     }
 
-    /// <summary>Renders tokens back to text.</summary>
+    /// <summary>Renders tokens back to text (bytes are joined before decoding, so byte-fallback tokens of one character reassemble).</summary>
     public string Detokenize(ReadOnlySpan<int> tokens)
     {
-        var sb = new StringBuilder();
-        var pieces = _pieces.Value;
-        foreach (int t in tokens) sb.Append(t >= 0 && t < pieces.Length ? pieces[t] : "");
-        return sb.ToString();
+        var bytes = new ArrayBufferWriter<byte>(tokens.Length * 4 + 16);
+        foreach (int t in tokens)
+        {
+            if ((uint)t >= (uint)VocabSize) continue;
+            Span<byte> dst = bytes.GetSpan(256);
+            fixed (byte* b = dst)
+            {
+                int n = LlamaNative.llama_token_to_piece(_vocab, t, b, dst.Length, 0, true);
+                if (n > 0) bytes.Advance(n);
+            }
+        }
+        return Encoding.UTF8.GetString(bytes.WrittenSpan);
     }
 
     /// <summary>
@@ -225,6 +226,24 @@ public sealed unsafe class LlamaModel : IDisposable
         }
         result.AddRange(TokenizeRaw(text[start..], parseSpecial: false));
         return [.. result];
+    }
+
+    /// <summary>
+    /// Tokenizes untrusted text that will be cut to <paramref name="budget"/> tokens: a text far longer
+    /// than the budget is cut by characters first (no token spans 32 characters), so a multi-megabyte
+    /// document costs no more than its budget. The result has more than <paramref name="budget"/>
+    /// tokens exactly when the text does.
+    /// </summary>
+    public int[] TokenizeTextBounded(string text, int budget)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        long limit = (budget + 1L) * 32;
+        if (text.Length <= limit) return TokenizeText(text);
+        int cut = (int)limit;
+        if (char.IsHighSurrogate(text[cut - 1])) cut--;
+        int[] head = TokenizeText(text[..cut]);
+        // Too few tokens would mean extraordinarily long tokens: fall back to the whole text.
+        return head.Length > budget + 1 ? head : TokenizeText(text);
     }
 
     /// <summary>

@@ -170,7 +170,7 @@ internal sealed class PointwiseMethod : IRankingMethod
     internal Prompt BuildPrompt(string query, IReadOnlyList<string> documents, RerankerOptions options)
     {
         // Query part: the query text and the template text up to the document.
-        int[] queryTokens = _model.TokenizeText(PromptTokens.LeadingSpace(_template, _queryIndex) + query);
+        int[] queryTokens = _model.TokenizeTextBounded(PromptTokens.LeadingSpace(_template, _queryIndex) + query, options.MaxQueryTokens);
         bool queryTruncated = queryTokens.Length > options.MaxQueryTokens;
         if (queryTruncated)
         {
@@ -185,7 +185,7 @@ internal sealed class PointwiseMethod : IRankingMethod
         for (int i = 0; i < documents.Count; i++)
         {
             string doc = documents[i] ?? throw new ArgumentException($"document {i} is null", nameof(documents));
-            int[] docTokens = _model.TokenizeText(space + doc);
+            int[] docTokens = _model.TokenizeTextBounded(space + doc, options.MaxDocumentTokens);
             if (docTokens.Length > options.MaxDocumentTokens)
             {
                 truncated++;

@@ -11,7 +11,11 @@ namespace FastRank.Synthetic;
 /// <param name="Layers">Overrides the shape's depth (to keep files of real-size presets small).</param>
 /// <param name="Quantization">Target type: <c>f32</c> (written directly), or any llama.cpp file type
 /// (<c>f16</c>, <c>q8_0</c>, <c>q4_k_m</c>, ...) produced by llama.cpp's own quantizer.</param>
-public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int? Layers = null, string Quantization = "f32");
+public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int? Layers = null, string Quantization = "f32")
+{
+    /// <summary>Vocabulary pieces to leave out (tests use it to build models that lack, say, a single-token "yes").</summary>
+    internal IReadOnlySet<string>? ExcludedPieces { get; init; }
+}
 
 /// <summary>
 /// Writes synthetic GGUF models: real architectures and vocabularies with random weights, for tests
@@ -56,7 +60,7 @@ public static class SyntheticModelGenerator
         int layers = options.Layers ?? s.Layers;
         if (layers <= 0) throw new ArgumentOutOfRangeException(nameof(options), "layers must be positive");
         string a = s.Architecture;
-        var vocab = SyntheticVocabulary.Build(s.VocabSize);
+        var vocab = SyntheticVocabulary.Build(s.VocabSize, options.ExcludedPieces);
 
         var w = new GgufWriter();
         w.Add("general.architecture", a);

@@ -51,9 +51,11 @@ internal sealed class SyntheticVocabulary
     public int EosId => 2;
     public int Id(string piece) => _index[piece];
 
+    private IReadOnlySet<string>? _excluded;
+
     private bool Add(string piece, TokenType type)
     {
-        if (_index.ContainsKey(piece)) return false;
+        if (_index.ContainsKey(piece) || (_excluded?.Contains(piece) ?? false)) return false;
         _index[piece] = _tokens.Count;
         _tokens.Add(piece);
         // SentencePiece convention: earlier (more frequent) pieces score higher. Special tokens score 0.
@@ -63,9 +65,9 @@ internal sealed class SyntheticVocabulary
     }
 
     /// <summary>Builds a vocabulary of exactly <paramref name="size"/> tokens (padded with unused tokens when the word list runs out).</summary>
-    public static SyntheticVocabulary Build(int size)
+    public static SyntheticVocabulary Build(int size, IReadOnlySet<string>? excluded = null)
     {
-        var v = new SyntheticVocabulary();
+        var v = new SyntheticVocabulary { _excluded = excluded };
         v.Add("<unk>", TokenType.Unknown);
         v.Add("<s>", TokenType.Control);
         v.Add("</s>", TokenType.Control);
