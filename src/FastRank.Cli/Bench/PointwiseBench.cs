@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Serialization;
 using FastRank.Diagnostics;
 using FastRank.Engine;
 using FastRank.Ranking;
@@ -14,7 +15,7 @@ internal sealed record PointwiseBenchOptions(
 /// <summary>What one pointwise benchmark run measured. Ratios are medians over repetitions of per-repetition ratios.</summary>
 internal sealed record PointwiseBenchReport(
     string Method, int Docs, int PrefixTokens, int DocTokens, int HeadTokens,
-    double FastRankMs, double FastRankP95Ms, double FloorMs, string FloorSetting, double NaiveMs,
+    [property: JsonPropertyName("fastrank_ms")] double FastRankMs, [property: JsonPropertyName("fastrank_p95_ms")] double FastRankP95Ms, double FloorMs, string FloorSetting, double NaiveMs,
     double RatioToFloor, double RatioToFloorMin, double RatioToFloorMax,
     double SpeedupVsNaive, double SpeedupVsNaiveMin, double SpeedupVsNaiveMax, double NaiveTarget,
     double TokensPerSecond, double PeakRssMb, double ModelMb, double KvMb, double MemoryBudgetMb, int ParallelSequences,
