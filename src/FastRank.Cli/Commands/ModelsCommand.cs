@@ -397,7 +397,7 @@ internal static class ModelBench
         }
 
         // Resident memory over load/unload cycles (load + warm-up + one request + unload).
-        long rssBefore = ProcessMemory.ResidentBytes();
+        long rssBefore = Settle();
         long rssAfter1 = 0, rssAfterN = 0;
         await using (var pool = new ModelPool(resolver, new ModelPoolOptions { RerankerOptions = options }))
         {
@@ -423,19 +423,24 @@ internal static class ModelBench
         lines.Add(Row("  of which resolve + load + warm-up of the new version, ms", swapLoad));
         lines.Add("");
         lines.Add(string.Create(inv, $"load / floor: {Median(load) / Math.Max(1e-6, Median(floor)):F1}x"));
-        lines.Add(string.Create(inv, $"resident memory: before {rssBefore / 1e6:F1} MB, after 1 load/unload cycle {rssAfter1 / 1e6:F1} MB, after {cycles} cycles {rssAfterN / 1e6:F1} MB ({(rssAfterN - rssAfter1) / 1e6:+0.0;-0.0} MB)"));
+        lines.Add(string.Create(inv, $"resident memory (after GC and malloc_trim): before {rssBefore / 1e6:F1} MB, after 1 load/unload cycle {rssAfter1 / 1e6:F1} MB, after {cycles} cycles {rssAfterN / 1e6:F1} MB ({(rssAfterN - rssAfter1) / 1e6:+0.0;-0.0} MB)"));
         return lines;
 
         static string Row(string name, List<double> v) => string.Create(CultureInfo.InvariantCulture, $"| {name} | {Median(v):F1} | {v.Min():F1} | {v.Max():F1} |");
     }
 
+    /// <summary>Resident memory after a full GC and (on Linux) malloc_trim: glibc keeps freed memory in per-thread arenas, which raw RSS counts.</summary>
     private static long Settle()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
+        if (OperatingSystem.IsLinux()) _ = MallocTrim(0);
         return ProcessMemory.ResidentBytes();
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     private static double Median(List<double> v)
     {
