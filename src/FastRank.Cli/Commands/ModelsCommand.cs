@@ -175,6 +175,7 @@ internal static class ModelsCommand
                 return ExitCodes.Success;
             }
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output.Out) });
+            if (!ReferenceEquals(output.Out, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 200; // pipes and files get whole rows
             var table = new Table().AddColumns("name", "kind", "methods", "quant", "size", "cached", "licence", "source");
             foreach (var (e, path, size, partial) in rows)
             {
