@@ -232,28 +232,34 @@ public sealed class DownloadTests(ITestOutputHelper output)
     public async Task ConcurrentPullsAcrossProcesses_DownloadOnce()
     {
         await using var server = new LoopbackHttpServer();
-        var file = server.Serve("/org/repo/resolve/main/tiny.gguf", new ServedFile { Body = Bytes, LinkedEtag = Sha(Bytes), BytesPerSecond = 4_000_000 });
+        // Throttled (about 2 s) so that the child processes start while this process downloads.
+        var file = server.Serve("/org/repo/resolve/main/tiny.gguf", new ServedFile { Body = Bytes, LinkedEtag = Sha(Bytes), BytesPerSecond = 1_500_000 });
         string cache = TestModels.TempPath("cache");
         string cli = typeof(FastRank.Cli.Cli).Assembly.Location;
         var processes = Enumerable.Range(0, 2).Select(_ =>
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string a in new[] { cli, "models", "pull", "hf://org/repo/tiny.gguf", "--cache-dir", cache }) psi.ArgumentList.Add(a);
+            foreach (string a in new[] { cli, "models", "pull", "hf://org/repo/tiny.gguf", "--cache-dir", cache, "--verbose" }) psi.ArgumentList.Add(a);
             psi.Environment["HF_ENDPOINT"] = server.Url("/").ToString();
             psi.Environment["HF_TOKEN"] = "";
             return Process.Start(psi)!;
         }).ToList();
         using var resolver = Resolver(server, cache);
         var mine = await resolver.ResolveAsync("hf://org/repo/tiny.gguf");
+        var outputs = new List<string>();
         foreach (var p in processes)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            var stdout = p.StandardOutput.ReadToEndAsync(timeout.Token);
+            var stderr = p.StandardError.ReadToEndAsync(timeout.Token);
             await p.WaitForExitAsync(timeout.Token);
-            string stderr = await p.StandardError.ReadToEndAsync();
-            Assert.True(p.ExitCode == 0, stderr);
+            outputs.Add(await stdout + await stderr);
+            Assert.True(p.ExitCode == 0, outputs[^1]);
+            Assert.Contains("already cached", outputs[^1], StringComparison.Ordinal);
             p.Dispose();
         }
         Assert.Equal(1, file.Hits);
+        Assert.Contains(outputs, o => o.Contains("Waiting for another download", StringComparison.Ordinal)); // the lock file was contended
         Assert.Equal(Bytes, await File.ReadAllBytesAsync(mine.Path));
     }
 
