@@ -231,36 +231,63 @@ public sealed class DownloadTests(ITestOutputHelper output)
     [Fact]
     public async Task ConcurrentPullsAcrossProcesses_DownloadOnce()
     {
+        // This process starts the download and the server holds its answer until two other processes
+        // (the fastrank CLI) pulling the same model report that they wait for the lock; then it answers.
         await using var server = new LoopbackHttpServer();
-        // Throttled (about 2 s) so that the child processes start while this process downloads.
-        var file = server.Serve("/org/repo/resolve/main/tiny.gguf", new ServedFile { Body = Bytes, LinkedEtag = Sha(Bytes), BytesPerSecond = 1_500_000 });
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var file = server.Serve("/org/repo/resolve/main/tiny.gguf", new ServedFile { Body = Bytes, LinkedEtag = Sha(Bytes), HoldUntil = release.Task });
         string cache = TestModels.TempPath("cache");
+        using var resolver = Resolver(server, cache, Fast() with { StallTimeout = TimeSpan.FromSeconds(90) });
+        var mine = resolver.ResolveAsync("hf://org/repo/tiny.gguf");
+        var sw = Stopwatch.StartNew();
+        while (server.Requests.IsEmpty && sw.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(10); // we hold the lock now
+
         string cli = typeof(FastRank.Cli.Cli).Assembly.Location;
-        var processes = Enumerable.Range(0, 2).Select(_ =>
+        var children = new List<(Process Process, Task<string> Output, TaskCompletionSource Waiting)>();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        for (int i = 0; i < 2; i++)
         {
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (string a in new[] { cli, "models", "pull", "hf://org/repo/tiny.gguf", "--cache-dir", cache, "--verbose" }) psi.ArgumentList.Add(a);
             psi.Environment["HF_ENDPOINT"] = server.Url("/").ToString();
             psi.Environment["HF_TOKEN"] = "";
-            return Process.Start(psi)!;
-        }).ToList();
-        using var resolver = Resolver(server, cache);
-        var mine = await resolver.ResolveAsync("hf://org/repo/tiny.gguf");
-        var outputs = new List<string>();
-        foreach (var p in processes)
+            var p = Process.Start(psi)!;
+            var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            children.Add((p, ReadAllAsync(p, waiting, timeout.Token), waiting));
+        }
+        try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var stdout = p.StandardOutput.ReadToEndAsync(timeout.Token);
-            var stderr = p.StandardError.ReadToEndAsync(timeout.Token);
+            await Task.WhenAll(children.Select(c => c.Waiting.Task)).WaitAsync(timeout.Token);
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+        var result = await mine;
+        foreach (var (p, text, _) in children)
+        {
             await p.WaitForExitAsync(timeout.Token);
-            outputs.Add(await stdout + await stderr);
-            Assert.True(p.ExitCode == 0, outputs[^1]);
-            Assert.Contains("already cached", outputs[^1], StringComparison.Ordinal);
+            string o = await text;
+            Assert.True(p.ExitCode == 0, o);
+            Assert.Contains("already cached", o, StringComparison.Ordinal);
             p.Dispose();
         }
         Assert.Equal(1, file.Hits);
-        Assert.Contains(outputs, o => o.Contains("Waiting for another download", StringComparison.Ordinal)); // the lock file was contended
-        Assert.Equal(Bytes, await File.ReadAllBytesAsync(mine.Path));
+        Assert.True(result.Download!.Downloaded);
+        Assert.Equal(Bytes, await File.ReadAllBytesAsync(result.Path));
+
+        static async Task<string> ReadAllAsync(Process p, TaskCompletionSource waiting, CancellationToken ct)
+        {
+            var sb = new System.Text.StringBuilder();
+            var err = p.StandardError.ReadToEndAsync(ct);
+            while (await p.StandardOutput.ReadLineAsync(ct) is { } line)
+            {
+                sb.AppendLine(line);
+                if (line.Contains("Waiting for another download", StringComparison.Ordinal)) waiting.TrySetResult();
+            }
+            waiting.TrySetResult(); // exited without waiting: the assertions below say why
+            return sb + await err;
+        }
     }
 
     [Fact]

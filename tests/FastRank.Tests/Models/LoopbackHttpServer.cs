@@ -36,6 +36,9 @@ public sealed class ServedFile
     /// <summary>Send this many body bytes of every response, then nothing more (until the server is disposed).</summary>
     public long? StallAfterBytes { get; init; }
 
+    /// <summary>Answer only once this task completes (the request is recorded at once).</summary>
+    public Task? HoldUntil { get; init; }
+
     /// <summary>Throttle the body to this rate (0: as fast as possible).</summary>
     public int BytesPerSecond { get; init; }
 
@@ -129,6 +132,7 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
                 return;
             }
             file.Hit();
+            if (file.HoldUntil is { } hold) await hold.WaitAsync(_stop.Token);
             var headers = new List<(string, string)>();
             if (file.LinkedEtag is { } le) headers.Add(("X-Linked-Etag", $"\"{le}\""));
             if (file.LinkedSize is { } ls) headers.Add(("X-Linked-Size", ls.ToString(System.Globalization.CultureInfo.InvariantCulture)));
