@@ -37,6 +37,8 @@ internal static class Cli
         root.Add(SynthCommand.Create(output));
         root.Add(InspectCommand.Create(output));
         root.Add(BenchCommand.Create(output));
+        root.Add(ModelsCommand.Create(output));
+        root.Add(QuantizeCommand.Create(output));
         return root;
     }
 
