@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace FastRank.Tests.Cli;
+namespace FastRank.Tests.CommandLine;
 
 public sealed class CliTests
 {
