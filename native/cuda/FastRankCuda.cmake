@@ -8,6 +8,9 @@
 # Device code: sm_80 and sm_90 (SASS for both plus compute_90 PTX for later GPUs) unless
 # CMAKE_CUDA_ARCHITECTURES says otherwise.
 set(FASTRANK_CUDA "AUTO" CACHE STRING "Build libfastrank_cuda: AUTO, ON or OFF")
+# Warnings are errors with the toolkit CI compiles with (nvcc 11.8); bench/gpu/run.sh turns this off so that
+# a new warning from a newer nvcc on a machine without network cannot cost the whole GPU run.
+option(FASTRANK_CUDA_WERROR "Treat CUDA compiler warnings as errors" ON)
 set_property(CACHE FASTRANK_CUDA PROPERTY STRINGS AUTO ON OFF)
 
 set(FASTRANK_HAVE_CUDA OFF)
@@ -58,8 +61,10 @@ if(FASTRANK_HAVE_CUDA)
     CUDA_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
     POSITION_INDEPENDENT_CODE ON)
-  target_compile_options(fastrank_cuda PRIVATE
-    $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings -Xcompiler=-Wall>)
+  target_compile_options(fastrank_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall>)
+  if(FASTRANK_CUDA_WERROR)
+    target_compile_options(fastrank_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings>)
+  endif()
   add_dependencies(fastrank_libraries fastrank_cuda)
   message(STATUS "FastRank: building libfastrank_cuda (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
 

@@ -29,6 +29,9 @@
 #define vf_hsum(v) fr_hsum_avx2(v)
 #define vf_hmax(v) fr_hmax_avx2(v)
 #define vf_load_i8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)(const void*)(p))))
+/* vmaskmovps does not fault on masked-off lanes, so the partial load never reads past p + n. */
+#define vf_load_partial(p, n) \
+    _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define vf_load_f16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)(const void*)(p)))
 
 #define VD __m256d
@@ -36,6 +39,8 @@
 #define vd_zero() _mm256_setzero_pd()
 #define vd_set1(x) _mm256_set1_pd(x)
 #define vd_load_f32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define vd_from_vf_lo(v) _mm256_cvtps_pd(_mm256_castps256_ps128(v))
+#define vd_from_vf_hi(v) _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))
 #define vd_add(a, b) _mm256_add_pd(a, b)
 #define vd_sub(a, b) _mm256_sub_pd(a, b)
 #define vd_mul(a, b) _mm256_mul_pd(a, b)

@@ -30,6 +30,7 @@
 #define vf_hsum(v) _mm512_reduce_add_ps(v)
 #define vf_hmax(v) _mm512_reduce_max_ps(v)
 #define vf_load_i8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i*)(const void*)(p))))
+#define vf_load_partial(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), p)
 #define vf_load_f16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)(const void*)(p)))
 
 #define VD __m512d
@@ -37,6 +38,8 @@
 #define vd_zero() _mm512_setzero_pd()
 #define vd_set1(x) _mm512_set1_pd(x)
 #define vd_load_f32(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define vd_from_vf_lo(v) _mm512_cvtps_pd(_mm512_castps512_ps256(v))
+#define vd_from_vf_hi(v) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)))
 #define vd_add(a, b) _mm512_add_pd(a, b)
 #define vd_sub(a, b) _mm512_sub_pd(a, b)
 #define vd_mul(a, b) _mm512_mul_pd(a, b)

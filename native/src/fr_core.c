@@ -87,10 +87,27 @@ static const fr_kernels* const fr_all_variants[] = {
 };
 #define FR_VARIANT_COUNT ((int)(sizeof fr_all_variants / sizeof fr_all_variants[0]))
 
+#if defined(FR_HAVE_X86_VARIANTS)
+/* cpuid traps to the hypervisor in a VM (tens of microseconds), and variant checks run on every
+ * fr_set_thread_kernel_variant, so the answers are computed once. 0 = not yet known; racing threads
+ * store the same value. */
+static _Atomic int fr_cpu_features;
+enum { FR_FEATURES_KNOWN = 1, FR_FEATURE_AVX2 = 2, FR_FEATURE_AVX512 = 4 };
+
+static int fr_features(void) {
+    int f = atomic_load_explicit(&fr_cpu_features, memory_order_relaxed);
+    if (f == 0) {
+        f = FR_FEATURES_KNOWN | (fr_cpu_avx2() ? FR_FEATURE_AVX2 : 0) | (fr_cpu_avx512() ? FR_FEATURE_AVX512 : 0);
+        atomic_store_explicit(&fr_cpu_features, f, memory_order_relaxed);
+    }
+    return f;
+}
+#endif
+
 static int fr_variant_runs_here(const fr_kernels* k) {
 #if defined(FR_HAVE_X86_VARIANTS)
-    if (k == &fr_kernels_avx2) return fr_cpu_avx2();
-    if (k == &fr_kernels_avx512) return fr_cpu_avx512();
+    if (k == &fr_kernels_avx2) return (fr_features() & FR_FEATURE_AVX2) != 0;
+    if (k == &fr_kernels_avx512) return (fr_features() & FR_FEATURE_AVX512) != 0;
 #endif
     (void)k;
     return 1;

@@ -28,6 +28,7 @@
 #define vf_hsum(v) vaddvq_f32(v)
 #define vf_hmax(v) vmaxvq_f32(v)
 #define vf_load_i8(p) fr_load_i8_neon(p)
+#define vf_load_partial(p, n) fr_load_partial_neon(p, n)
 #define vf_load_f16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
 
 #define VD float64x2_t
@@ -35,6 +36,8 @@
 #define vd_zero() vdupq_n_f64(0.0)
 #define vd_set1(x) vdupq_n_f64(x)
 #define vd_load_f32(p) vcvt_f64_f32(vld1_f32(p))
+#define vd_from_vf_lo(v) vcvt_f64_f32(vget_low_f32(v))
+#define vd_from_vf_hi(v) vcvt_high_f64_f32(v)
 #define vd_add(a, b) vaddq_f64(a, b)
 #define vd_sub(a, b) vsubq_f64(a, b)
 #define vd_mul(a, b) vmulq_f64(a, b)
@@ -49,6 +52,13 @@
 static inline uint32_t fr_bits_neon(uint32x4_t m) {
     const uint32x4_t w = { 1u, 2u, 4u, 8u };
     return vaddvq_u32(vandq_u32(m, w));
+}
+
+/* Up to three floats into a zeroed vector (NEON has no masked load). */
+static inline float32x4_t fr_load_partial_neon(const float* p, int n) {
+    float t[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int i = 0; i < n; ++i) t[i] = p[i];
+    return vld1q_f32(t);
 }
 
 /* Four int8 lanes: a 4-byte load, so the last row element is never read past. */

@@ -88,13 +88,15 @@ internal static unsafe class KernelSelection
             {
                 // fr_set_thread_kernel_variant reports unknown (ArgumentException) and unsupported
                 // (NotSupportedException) names itself.
+                // A constant operation name: the native message already names the variant, and an
+                // interpolated string here would allocate on every scope.
                 NativeStatus.ThrowIfFailed(Interop.FastRankNative.fr_set_thread_kernel_variant(variant),
-                    $"kernel variant '{variant}'");
+                    "fr_set_thread_kernel_variant");
                 native = variant;
             }
             else
             {
-                NativeStatus.ThrowIfFailed(Interop.FastRankNative.fr_set_thread_kernel_variant(null), "kernel variant");
+                NativeStatus.ThrowIfFailed(Interop.FastRankNative.fr_set_thread_kernel_variant(null), "fr_set_thread_kernel_variant");
             }
         }
         else if (implementation == KernelImplementation.Managed)

@@ -6,7 +6,8 @@ namespace FastRank.Tests.Kernels;
 
 /// <summary>
 /// The ICR reduction, span sums and masked calibration against double references.
-/// Tolerances: accumulation 1e-6 + 1e-5 |x|; span sums and calibration (double inside) 1e-6 relative.
+/// Tolerances: accumulation 1e-6 + 1e-5 |x|; span sums 2^-22 * sum|x| (the documented bound);
+/// calibration (double inside) 1e-6 relative.
 /// </summary>
 public sealed unsafe class AttentionTests
 {
@@ -113,10 +114,13 @@ public sealed unsafe class AttentionTests
         RankKernels.SpanSums(v, spans.ToArray(), sums);
         for (int i = 0; i < spans.Count; i++)
         {
-            double expected = 0;
+            double expected = 0, l1 = 0;
             for (int t = spans[i].Start; t < spans[i].End; t++)
+            {
                 expected += v[t];
-            Near(expected, sums[i], 1e-6, 1e-6, $"span {i}");
+                l1 += Math.Abs(v[t]);
+            }
+            Near(expected, sums[i], 2.4e-7 * l1, 1.2e-7, $"span {i}");  // 2^-22 * sum|x|, then rounding to float
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => RankKernels.SpanSums(v, [new IndexRange(10, 5001)], new float[1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => RankKernels.SpanSums(v, [new IndexRange(10, 9)], new float[1]));
