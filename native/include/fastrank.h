@@ -115,7 +115,7 @@ FR_API fr_status fr_attn_accumulate_f32(const void* data, const int64_t* ne, con
                                         float* acc);
 
 /* out[i] = sum of values[spans[i].start .. spans[i].end). Spans must lie in [0, n]; an empty span sums
- * to 0. Error below about 2^-22 * sum|values| whatever the span length (blocks of four vectors summed
+ * to 0. Error below about 2^-21 * sum|values| whatever the span length (blocks of eight vectors summed
  * pairwise in float, blocks accumulated in double; the scalar variant accumulates in double). */
 FR_API fr_status fr_span_sums_f32(const float* values, int64_t n, const fr_range* spans,
                                   int64_t n_spans, float* out);

@@ -383,11 +383,7 @@ FR_API fr_status fr_span_sums_f32(const float* values, int64_t n, const fr_range
     if (n_spans == 0) return FR_OK;
     FR_NOT_NULL(out);
     if (n > 0) FR_NOT_NULL(values);
-    const fr_kernels* kern = fr_selected();
-    for (int64_t i = 0; i < n_spans; ++i) {
-        int64_t len = spans[i].end - spans[i].start;
-        out[i] = len == 0 ? 0.0f : (float)kern->sum_f32(values + spans[i].start, len);
-    }
+    fr_selected()->span_sums(values, spans, n_spans, out);
     return FR_OK;
 }
 

@@ -31,10 +31,12 @@ void fr_attn_rows_generic(float* acc, const float* const* rows, int64_t n_rows, 
     }
 }
 
-double fr_sum_f32_generic(const float* x, int64_t n) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; ++i) s += x[i];
-    return s;
+void fr_span_sums_generic(const float* values, const fr_range* spans, int64_t n_spans, float* out) {
+    for (int64_t i = 0; i < n_spans; ++i) {
+        double s = 0.0;
+        for (int32_t t = spans[i].start; t < spans[i].end; ++t) s += values[t];
+        out[i] = (float)s;
+    }
 }
 
 float fr_calib_doc_generic(const float* q, const float* na, int64_t n) {
@@ -93,7 +95,7 @@ const fr_kernels fr_kernels_generic = {
     fr_topk_row_generic,
     fr_lse_row_generic,
     fr_attn_rows_generic,
-    fr_sum_f32_generic,
+    fr_span_sums_generic,
     fr_calib_doc_generic,
     fr_dots_q8_generic,
     fr_dots_f16_generic,

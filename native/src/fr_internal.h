@@ -19,8 +19,8 @@ typedef struct fr_kernels {
     float (*lse_row)(const float* x, int64_t n);
     /* acc[c] += scale * sum_r rows[r][c] for c < n_cols; rows are contiguous f32. */
     void (*attn_rows)(float* acc, const float* const* rows, int64_t n_rows, int64_t n_cols, float scale);
-    /* sum of x[0..n) in double. */
-    double (*sum_f32)(const float* x, int64_t n);
+    /* out[i] = sum of values over spans[i] (validated ranges). */
+    void (*span_sums)(const float* values, const fr_range* spans, int64_t n_spans, float* out);
     /* masked calibration score of one document of n >= 2 tokens. */
     float (*calib_doc)(const float* q, const float* na, int64_t n);
     /* out[r * n_q + q] = scales[r] * dot(queries[q], row r) for n_rows rows. */
@@ -43,7 +43,7 @@ extern const fr_kernels fr_kernels_neon;
 void fr_topk_row_generic(const float* x, int64_t n, int32_t k, int32_t* idx, float* val);
 float fr_lse_row_generic(const float* x, int64_t n);
 void fr_attn_rows_generic(float* acc, const float* const* rows, int64_t n_rows, int64_t n_cols, float scale);
-double fr_sum_f32_generic(const float* x, int64_t n);
+void fr_span_sums_generic(const float* values, const fr_range* spans, int64_t n_spans, float* out);
 float fr_calib_doc_generic(const float* q, const float* na, int64_t n);
 void fr_dots_q8_generic(const float* queries, int64_t n_q, int64_t dim, const int8_t* rows,
                         int64_t row_stride_bytes, const float* scales, int64_t n_rows, float* out);

@@ -1,6 +1,6 @@
 // Attention reduction, span sums and masked calibration against double references.
 // Tolerances: accumulation |got - ref| <= 1e-6 + 1e-5 * |ref| (float sums of up to a few thousand
-// rows); span sums: 2^-22 * sum|x| (fastrank.h); calibration is computed in double: 1e-6 relative.
+// rows); span sums: 2^-21 * sum|x| (fastrank.h); calibration is computed in double: 1e-6 relative.
 #include "test_support.h"
 
 using namespace frtest;
@@ -126,8 +126,8 @@ TEST(SpanSums, MatchReference) {
                 ref += v[static_cast<size_t>(t)];
                 l1 += std::fabs(v[static_cast<size_t>(t)]);
             }
-            // The documented bound (2^-22 * sum|x|) plus the final rounding to float.
-            EXPECT_TRUE(Near(out[i], ref, 2.4e-7 * l1, 1.2e-7)) << variant << " span " << i;
+            // The documented bound (2^-21 * sum|x|) plus the final rounding to float.
+            EXPECT_TRUE(Near(out[i], ref, 4.8e-7 * l1, 1.2e-7)) << variant << " span " << i;
         }
     }
     fr_range bad = { 10, 5001 };

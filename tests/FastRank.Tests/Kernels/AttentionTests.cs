@@ -6,7 +6,7 @@ namespace FastRank.Tests.Kernels;
 
 /// <summary>
 /// The ICR reduction, span sums and masked calibration against double references.
-/// Tolerances: accumulation 1e-6 + 1e-5 |x|; span sums 2^-22 * sum|x| (the documented bound);
+/// Tolerances: accumulation 1e-6 + 1e-5 |x|; span sums 2^-21 * sum|x| (the documented bound);
 /// calibration (double inside) 1e-6 relative.
 /// </summary>
 public sealed unsafe class AttentionTests
@@ -120,7 +120,7 @@ public sealed unsafe class AttentionTests
                 expected += v[t];
                 l1 += Math.Abs(v[t]);
             }
-            Near(expected, sums[i], 2.4e-7 * l1, 1.2e-7, $"span {i}");  // 2^-22 * sum|x|, then rounding to float
+            Near(expected, sums[i], 4.8e-7 * l1, 1.2e-7, $"span {i}");  // 2^-21 * sum|x|, then rounding to float
         }
         Assert.Throws<ArgumentOutOfRangeException>(() => RankKernels.SpanSums(v, [new IndexRange(10, 5001)], new float[1]));
         Assert.Throws<ArgumentOutOfRangeException>(() => RankKernels.SpanSums(v, [new IndexRange(10, 9)], new float[1]));
