@@ -12,7 +12,7 @@ namespace FastRank.Bench.Kernels;
 /// ratio &lt;= 1.67.
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]
-public unsafe class AttentionKernelBenchmarks
+public unsafe class AttentionKernelBenchmarks : KernelBenchmark
 {
     private const int Cells = 16384, Tokens = 64, Heads = 16;
     private const long Elements = (long)Cells * Tokens * Heads;
@@ -22,7 +22,9 @@ public unsafe class AttentionKernelBenchmarks
     private readonly AttentionTensorLayout _layout = AttentionTensorLayout.Contiguous(Cells, Tokens, Heads);
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Prepare();
+
+    protected override void Prepare()
     {
         _probabilities = (float*)NativeMemory.AlignedAlloc((nuint)(Elements * 4), 64);
         _copy = (float*)NativeMemory.AlignedAlloc((nuint)(Elements * 4), 64);
@@ -32,12 +34,20 @@ public unsafe class AttentionKernelBenchmarks
         new Span<byte>(_copy, checked((int)Math.Min(Elements * 4, int.MaxValue))).Clear();
     }
 
-    [GlobalCleanup]
-    public void Cleanup()
+    protected override void Release()
     {
         NativeMemory.AlignedFree(_probabilities);
         NativeMemory.AlignedFree(_copy);
     }
+
+    [GlobalSetup(Target = nameof(Managed))]
+    public void SetupManaged() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(NativeAvx2))]
+    public void SetupNativeAvx2() => Prepare(KernelImplementation.Native, "avx2");
+
+    [GlobalSetup(Target = nameof(NativeAvx512))]
+    public void SetupNativeAvx512() => Prepare(KernelImplementation.Native, "avx512");
 
     [Benchmark(Baseline = true, Description = "memory copy of the same bytes")]
     public void MemoryCopy() => Buffer.MemoryCopy(_probabilities, _copy, Elements * 4, Elements * 4);
@@ -75,7 +85,6 @@ public unsafe class AttentionKernelBenchmarks
     [Benchmark(Description = "RankKernels.AccumulateAttention managed")]
     public float Managed()
     {
-        using KernelScope scope = Variant.Managed();
         RankKernels.AccumulateAttention(_probabilities, _layout, 0, Tokens, 0, 1f / Tokens, _accumulator);
         return _accumulator[0];
     }
@@ -83,7 +92,6 @@ public unsafe class AttentionKernelBenchmarks
     [Benchmark(Description = "RankKernels.AccumulateAttention native avx2")]
     public float NativeAvx2()
     {
-        using KernelScope scope = Variant.Native("avx2");
         RankKernels.AccumulateAttention(_probabilities, _layout, 0, Tokens, 0, 1f / Tokens, _accumulator);
         return _accumulator[0];
     }
@@ -91,7 +99,6 @@ public unsafe class AttentionKernelBenchmarks
     [Benchmark(Description = "RankKernels.AccumulateAttention native avx512")]
     public float NativeAvx512()
     {
-        using KernelScope scope = Variant.Native("avx512");
         RankKernels.AccumulateAttention(_probabilities, _layout, 0, Tokens, 0, 1f / Tokens, _accumulator);
         return _accumulator[0];
     }

@@ -10,7 +10,7 @@ namespace FastRank.Bench.Kernels;
 /// Target: span sums not slower than TensorPrimitives.Sum.
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]
-public class CalibrationKernelBenchmarks
+public class CalibrationKernelBenchmarks : KernelBenchmark
 {
     private const int Documents = 100, Tokens = 300;
     private float[] _query = [];
@@ -20,7 +20,9 @@ public class CalibrationKernelBenchmarks
     private readonly float[] _scores = new float[Documents];
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Prepare();
+
+    protected override void Prepare()
     {
         var rng = new Random(4);
         int n = Documents * (Tokens + 4);
@@ -37,6 +39,18 @@ public class CalibrationKernelBenchmarks
             _documents[d] = new IndexRange(d * (Tokens + 4), (d * (Tokens + 4)) + Tokens);  // separators between documents
     }
 
+    [GlobalSetup(Target = nameof(SpanSumsManaged))]
+    public void SetupSpanSumsManaged() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(SpanSumsNative))]
+    public void SetupSpanSumsNative() => Prepare(KernelImplementation.Native, "avx512");
+
+    [GlobalSetup(Target = nameof(CalibrationManaged))]
+    public void SetupCalibrationManaged() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(CalibrationNative))]
+    public void SetupCalibrationNative() => Prepare(KernelImplementation.Native, "avx512");
+
     [Benchmark(Baseline = true, Description = "span sums: TensorPrimitives.Sum per span")]
     public float SpanSumsTensorPrimitives()
     {
@@ -48,7 +62,6 @@ public class CalibrationKernelBenchmarks
     [Benchmark(Description = "span sums: RankKernels managed")]
     public float SpanSumsManaged()
     {
-        using KernelScope scope = Variant.Managed();
         RankKernels.SpanSums(_query, _documents, _scores);
         return _scores[0];
     }
@@ -56,7 +69,6 @@ public class CalibrationKernelBenchmarks
     [Benchmark(Description = "span sums: RankKernels native avx512")]
     public float SpanSumsNative()
     {
-        using KernelScope scope = Variant.Native("avx512");
         RankKernels.SpanSums(_query, _documents, _scores);
         return _scores[0];
     }
@@ -78,7 +90,6 @@ public class CalibrationKernelBenchmarks
     [Benchmark(Description = "calibration: RankKernels managed")]
     public float CalibrationManaged()
     {
-        using KernelScope scope = Variant.Managed();
         RankKernels.MaskedCalibration(_query, _na, _documents, _scores);
         return _scores[0];
     }
@@ -86,7 +97,6 @@ public class CalibrationKernelBenchmarks
     [Benchmark(Description = "calibration: RankKernels native avx512")]
     public float CalibrationNative()
     {
-        using KernelScope scope = Variant.Native("avx512");
         RankKernels.MaskedCalibration(_query, _na, _documents, _scores);
         return _scores[0];
     }

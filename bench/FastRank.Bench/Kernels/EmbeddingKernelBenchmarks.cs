@@ -10,7 +10,7 @@ namespace FastRank.Bench.Kernels;
 /// of the int8 matrix. Target: not slower than TensorPrimitives.
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]
-public class EmbeddingKernelBenchmarks
+public class EmbeddingKernelBenchmarks : KernelBenchmark
 {
     private const int Rows = 65536, Dimension = 384, K = 10;
     private float[] _query = [];
@@ -23,7 +23,9 @@ public class EmbeddingKernelBenchmarks
     private readonly float[] _top = new float[K];
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Prepare();
+
+    protected override void Prepare()
     {
         var rng = new Random(5);
         var matrix = new float[Rows * Dimension];
@@ -47,6 +49,18 @@ public class EmbeddingKernelBenchmarks
             heap.DequeueEnqueue(row, score);
         return heap.Count;
     }
+
+    [GlobalSetup(Target = nameof(Q8Managed))]
+    public void SetupQ8Managed() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(Q8NativeAvx2))]
+    public void SetupQ8NativeAvx2() => Prepare(KernelImplementation.Native, "avx2");
+
+    [GlobalSetup(Target = nameof(Q8NativeAvx512))]
+    public void SetupQ8NativeAvx512() => Prepare(KernelImplementation.Native, "avx512");
+
+    [GlobalSetup(Target = nameof(HalfNativeAvx512))]
+    public void SetupHalfNativeAvx512() => Prepare(KernelImplementation.Native, "avx512");
 
     [Benchmark(Baseline = true, Description = "int8: loop + PriorityQueue")]
     public int Q8NaiveLoop()
@@ -78,21 +92,18 @@ public class EmbeddingKernelBenchmarks
     [Benchmark(Description = "int8: RankKernels.QuantizedTopK managed")]
     public int Q8Managed()
     {
-        using KernelScope scope = Variant.Managed();
         return RankKernels.QuantizedTopK(_query, Dimension, _q8, _scales, K, _indices, _top);
     }
 
     [Benchmark(Description = "int8: RankKernels.QuantizedTopK native avx2")]
     public int Q8NativeAvx2()
     {
-        using KernelScope scope = Variant.Native("avx2");
         return RankKernels.QuantizedTopK(_query, Dimension, _q8, _scales, K, _indices, _top);
     }
 
     [Benchmark(Description = "int8: RankKernels.QuantizedTopK native avx512")]
     public int Q8NativeAvx512()
     {
-        using KernelScope scope = Variant.Native("avx512");
         return RankKernels.QuantizedTopK(_query, Dimension, _q8, _scales, K, _indices, _top);
     }
 
@@ -111,7 +122,6 @@ public class EmbeddingKernelBenchmarks
     [Benchmark(Description = "half: RankKernels.QuantizedTopK native avx512")]
     public int HalfNativeAvx512()
     {
-        using KernelScope scope = Variant.Native("avx512");
         return RankKernels.QuantizedTopK(_query, Dimension, _half, K, _indices, _top);
     }
 

@@ -1,3 +1,4 @@
+using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
@@ -24,10 +25,42 @@ public sealed class KernelBenchmarkConfig : ManualConfig
     }
 }
 
-/// <summary>Thread-scoped kernel choices for benchmark bodies (the cost, two small calls, is far below a kernel call).</summary>
-internal static class Variant
+/// <summary>
+/// Base of the kernel benchmarks: the implementation and variant a benchmark measures are chosen once, in its
+/// global setup, and stay for the whole (single-threaded) run, so the timed calls pay nothing for the choice,
+/// exactly like production code that uses the process default. The setup prints the choice into the log.
+/// </summary>
+public abstract class KernelBenchmark
 {
-    public static KernelScope Managed() => RankKernels.Use(KernelImplementation.Managed);
+    private KernelScope _scope;
+    private bool _entered;
 
-    public static KernelScope Native(string variant) => RankKernels.Use(KernelImplementation.Native, variant);
+    /// <summary>Allocates and fills the benchmark's data.</summary>
+    protected abstract void Prepare();
+
+    protected void Prepare(KernelImplementation implementation, string? variant)
+    {
+        Prepare();
+        _scope = RankKernels.Use(implementation, variant);
+        _entered = true;
+        Console.WriteLine($"// FastRank kernels for this benchmark: {RankKernels.Implementation} {RankKernels.Variant}");
+    }
+
+    /// <summary>Frees what <see cref="Prepare()"/> allocated outside the GC heap.</summary>
+    protected virtual void Release()
+    {
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        if (_entered)
+        {
+            // Printed after the measurements: proves the timed calls ran with the choice made in the setup.
+            Console.WriteLine($"// FastRank kernels at cleanup: {RankKernels.Implementation} {RankKernels.Variant}");
+            _scope.Dispose();
+        }
+        _entered = false;
+        Release();
+    }
 }

@@ -10,7 +10,7 @@ namespace FastRank.Bench.Kernels;
 /// Target: not slower than TensorPrimitives.
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]
-public class LogitsKernelBenchmarks
+public class LogitsKernelBenchmarks : KernelBenchmark
 {
     private const int Rows = 8, Vocabulary = 152064;
     private readonly int[] _ids = [9454, 2753];
@@ -20,7 +20,9 @@ public class LogitsKernelBenchmarks
     private readonly float[] _logProbs = new float[Rows * 2];
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Prepare();
+
+    protected override void Prepare()
     {
         var rng = new Random(2);
         _logits = new float[Rows * Vocabulary];
@@ -29,6 +31,15 @@ public class LogitsKernelBenchmarks
         _copy = new float[_logits.Length];
         _scratch = new float[Vocabulary];
     }
+
+    [GlobalSetup(Target = nameof(Managed))]
+    public void SetupManaged() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(NativeAvx2))]
+    public void SetupNativeAvx2() => Prepare(KernelImplementation.Native, "avx2");
+
+    [GlobalSetup(Target = nameof(NativeAvx512))]
+    public void SetupNativeAvx512() => Prepare(KernelImplementation.Native, "avx512");
 
     [Benchmark(Baseline = true, Description = "loop (max, sum of MathF.Exp)")]
     public float NaiveLoop()
@@ -68,7 +79,6 @@ public class LogitsKernelBenchmarks
     [Benchmark(Description = "RankKernels.GatherLogProbs managed")]
     public float Managed()
     {
-        using KernelScope scope = Variant.Managed();
         RankKernels.GatherLogProbs(_logits, Rows, Vocabulary, Vocabulary, _ids, _logProbs);
         return _logProbs[0];
     }
@@ -76,7 +86,6 @@ public class LogitsKernelBenchmarks
     [Benchmark(Description = "RankKernels.GatherLogProbs native avx2")]
     public float NativeAvx2()
     {
-        using KernelScope scope = Variant.Native("avx2");
         RankKernels.GatherLogProbs(_logits, Rows, Vocabulary, Vocabulary, _ids, _logProbs);
         return _logProbs[0];
     }
@@ -84,7 +93,6 @@ public class LogitsKernelBenchmarks
     [Benchmark(Description = "RankKernels.GatherLogProbs native avx512")]
     public float NativeAvx512()
     {
-        using KernelScope scope = Variant.Native("avx512");
         RankKernels.GatherLogProbs(_logits, Rows, Vocabulary, Vocabulary, _ids, _logProbs);
         return _logProbs[0];
     }

@@ -9,7 +9,7 @@ namespace FastRank.Bench.Kernels;
 /// machine's limit. Targets: &gt;= 8x faster than sorting, &gt;= 2x faster than the heap.
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]
-public class TopKKernelBenchmarks
+public class TopKKernelBenchmarks : KernelBenchmark
 {
     private const int N = 1 << 20;
     private float[] _values = [];
@@ -23,7 +23,9 @@ public class TopKKernelBenchmarks
     public int K { get; set; }
 
     [GlobalSetup]
-    public void Setup()
+    public void Setup() => Prepare();
+
+    protected override void Prepare()
     {
         var rng = new Random(1);
         _values = new float[N];
@@ -35,6 +37,15 @@ public class TopKKernelBenchmarks
         _indices = new int[K];
         _top = new float[K];
     }
+
+    [GlobalSetup(Target = nameof(Managed))]
+    public void SetupManaged() => Prepare(KernelImplementation.Managed, null);
+
+    [GlobalSetup(Target = nameof(NativeAvx2))]
+    public void SetupNativeAvx2() => Prepare(KernelImplementation.Native, "avx2");
+
+    [GlobalSetup(Target = nameof(NativeAvx512))]
+    public void SetupNativeAvx512() => Prepare(KernelImplementation.Native, "avx512");
 
     [Benchmark(Baseline = true, Description = "Array.Sort (copy + sort keys/indices)")]
     public int ArraySort()
@@ -69,21 +80,18 @@ public class TopKKernelBenchmarks
     [Benchmark(Description = "RankKernels.TopK managed")]
     public int Managed()
     {
-        using KernelScope scope = Variant.Managed();
         return RankKernels.TopK(_values, K, _indices, _top);
     }
 
     [Benchmark(Description = "RankKernels.TopK native avx2")]
     public int NativeAvx2()
     {
-        using KernelScope scope = Variant.Native("avx2");
         return RankKernels.TopK(_values, K, _indices, _top);
     }
 
     [Benchmark(Description = "RankKernels.TopK native avx512")]
     public int NativeAvx512()
     {
-        using KernelScope scope = Variant.Native("avx512");
         return RankKernels.TopK(_values, K, _indices, _top);
     }
 
