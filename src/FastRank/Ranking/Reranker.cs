@@ -48,6 +48,7 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         if (options.LoggerFactory is not null && LlamaRuntime.NativeLogger is NullLogger)
             LlamaRuntime.NativeLogger = options.LoggerFactory.CreateLogger("llama.cpp");
         var model = LlamaModel.Load(modelPath, new ModelLoadOptions { GpuLayers = options.GpuLayers }, logger);
+        Kernels.RankKernels.LogDescription(logger);
         var ranker = new Reranker(model, options, logger);
         try
         {
