@@ -26,6 +26,8 @@ internal sealed record IcrBenchReport(
     double UncalibratedOverFloor, double UncalibratedOverFloorMin, double UncalibratedOverFloorMax,
     double ReadoutCost, double ReadoutCostMin, double ReadoutCostMax,
     double WarmOverFloor, double WarmOverFloorMin, double WarmOverFloorMax,
+    double CpuRatioToFloor, double CpuRatioToFloorMin, double CpuRatioToFloorMax,
+    double CpuCalibratedOverUncalibrated, double CpuCalibratedOverUncalibratedMin, double CpuCalibratedOverUncalibratedMax,
     double PeakRssMb, double ModelMb, double KvMb, int Repetitions, string Machine)
 {
     public void Print(TextWriter w)
@@ -41,6 +43,7 @@ internal sealed record IcrBenchReport(
         w.WriteLine(string.Create(c, $"  calibrated / uncalibrated   {CalibratedOverUncalibrated:F3} (min {CalibratedOverUncalibratedMin:F3}, max {CalibratedOverUncalibratedMax:F3}); target <= 1.10"));
         w.WriteLine(string.Create(c, $"  query passes, readout on / off {ReadoutCost:F3} (min {ReadoutCostMin:F3}, max {ReadoutCostMax:F3}); off: {QueryPassesNoReadoutMs:F1} ms"));
         w.WriteLine(string.Create(c, $"  cached documents / floor    {WarmOverFloor:F3} (min {WarmOverFloorMin:F3}, max {WarmOverFloorMax:F3})"));
+        w.WriteLine(string.Create(c, $"  process CPU time: icr / floor {CpuRatioToFloor:F3} (min {CpuRatioToFloorMin:F3}, max {CpuRatioToFloorMax:F3}), calibrated / uncalibrated {CpuCalibratedOverUncalibrated:F3} (min {CpuCalibratedOverUncalibratedMin:F3}, max {CpuCalibratedOverUncalibratedMax:F3})"));
         w.WriteLine(string.Create(c, $"  peak RSS {PeakRssMb:F0} MB; model {ModelMb:F0} MB, ICR KV {KvMb:F0} MB"));
         w.WriteLine($"  machine: {Machine}");
     }
@@ -52,7 +55,9 @@ internal sealed record IcrBenchReport(
 /// off and no eval callback. Also: ICR without calibration, ICR with the attention readout switched off
 /// (the callback runs but asks for nothing; isolates the readout's cost in the query passes), and a
 /// second query over documents whose KV is kept. Every ICR call but the last starts from no cached
-/// documents.
+/// documents. Beside wall-clock time the bench records the process's CPU time of the whole ICR call, the
+/// uncalibrated call and the floor: on a shared machine other processes stretch wall-clock time, not the
+/// CPU time of the work (with one llama.cpp thread; with more, spinning threads count too).
 /// </summary>
 internal static class IcrBench
 {
@@ -95,19 +100,21 @@ internal static class IcrBench
         var rPlain = new List<double>();
         var rReadout = new List<double>();
         var rWarm = new List<double>();
+        var rCpuFloor = new List<double>();
+        var rCpuCal = new List<double>();
         for (int rep = 0; rep < o.Warmup + o.Repetitions; rep++)
         {
             bool timed = rep >= o.Warmup;
             string query = queries[2 * rep], second = queries[2 * rep + 1];
             var repPrompt = icr.BuildPrompt(query, docs);
-            double floor = 0, full = 0, uncal = 0, warm = 0, prefix = 0, pass = 0, passOff = 0;
+            double floor = 0, full = 0, uncal = 0, warm = 0, prefix = 0, pass = 0, passOff = 0, floorCpu = 0, fullCpu = 0, uncalCpu = 0;
             // Four measurements, the order rotating with the repetition so that none always runs first.
             for (int k = 0; k < 4; k++)
             {
                 switch ((k + rep) % 4)
                 {
                     case 0:
-                        floor = Time(() =>
+                        (floor, floorCpu) = Time(() =>
                         {
                             foreach (var chunk in repPrompt.Chunks)
                             {
@@ -118,8 +125,9 @@ internal static class IcrBench
                         break;
                     case 1:
                         icr.ForgetDocuments();
-                        var r = ranker.Rerank(query, docs);
-                        full = r.Timings.TotalMs;
+                        RerankResult? r = null;
+                        (_, fullCpu) = Time(() => r = ranker.Rerank(query, docs));
+                        full = r!.Timings.TotalMs;
                         prefix = r.Timings.PrefixMs;
                         pass = r.Timings.ScoreMs;
                         // The same documents again, another query: only its query span is decoded.
@@ -127,7 +135,7 @@ internal static class IcrBench
                         break;
                     case 2:
                         icrPlain.ForgetDocuments();
-                        uncal = plain.Rerank(query, docs).Timings.TotalMs;
+                        (_, uncalCpu) = Time(() => uncal = plain.Rerank(query, docs).Timings.TotalMs);
                         break;
                     default:
                         icr.ForgetDocuments();
@@ -138,7 +146,7 @@ internal static class IcrBench
                 }
             }
             progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: icr {full:F0} ms (documents {prefix:F0}, query passes {pass:F0}, readout off {passOff:F0}), uncalibrated {uncal:F0} ms, cached {warm:F0} ms, floor {floor:F0} ms"));
+                $"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: icr {full:F0} ms (documents {prefix:F0}, query passes {pass:F0}, readout off {passOff:F0}; CPU {fullCpu:F0}), uncalibrated {uncal:F0} ms (CPU {uncalCpu:F0}), cached {warm:F0} ms, floor {floor:F0} ms (CPU {floorCpu:F0})"));
             if (!timed) continue;
             icrMs.Add(full);
             plainMs.Add(uncal);
@@ -152,6 +160,8 @@ internal static class IcrBench
             rPlain.Add(uncal / floor);
             rReadout.Add(pass / passOff);
             rWarm.Add(warm / floor);
+            rCpuFloor.Add(fullCpu / floorCpu);
+            rCpuCal.Add(fullCpu / uncalCpu);
         }
 
         double peakMb;
@@ -170,19 +180,27 @@ internal static class IcrBench
         var ro = Stat.Of(rReadout);
         var wm = Stat.Of(rWarm);
         var im = Stat.Of(icrMs);
+        var cf = Stat.Of(rCpuFloor);
+        var cc = Stat.Of(rCpuCal);
         return new IcrBenchReport(
             "icr", o.Documents, (int)Math.Round(docs.Average(d => model.TokenizeText(" " + d).Length)), promptTokens, prompt.QuerySuffix.Length,
             prompt.Chunks.Length, icr.Cells, ubatch, threads,
             im.Median, im.P95, Stat.Of(plainMs).Median, Stat.Of(floorMs).Median, Stat.Of(warmMs).Median,
             Stat.Of(prefixMs).Median, Stat.Of(passMs).Median, Stat.Of(passOffMs).Median,
             f.Median, f.Min, f.Max, cal.Median, cal.Min, cal.Max, pl.Median, pl.Min, pl.Max, ro.Median, ro.Min, ro.Max, wm.Median, wm.Min, wm.Max,
+            cf.Median, cf.Min, cf.Max, cc.Median, cc.Min, cc.Max,
             peakMb, new FileInfo(o.ModelPath).Length / 1e6, kvMb, o.Repetitions, MachineInfo.Current().ToString());
     }
 
-    private static double Time(Action a)
+    /// <summary>Wall-clock and process CPU milliseconds of <paramref name="a"/>.</summary>
+    private static (double WallMs, double CpuMs) Time(Action a)
     {
+        using var self = Process.GetCurrentProcess();
+        var cpu = self.TotalProcessorTime;
         long t = Stopwatch.GetTimestamp();
         a();
-        return Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+        double wall = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+        self.Refresh();
+        return (wall, (self.TotalProcessorTime - cpu).TotalMilliseconds);
     }
 }
