@@ -43,4 +43,18 @@ public sealed class IcrCliTests
         (code, _, _) = Run("rerank", "-m", IcrTestData.MatchModel, "-q", "x", "-d", docs, "--method", "icr", "--icr-calibration", "sometimes");
         Assert.Equal(2, code);
     }
+
+    [Fact]
+    public void BenchWithIcrReportsRatiosToTheFloor()
+    {
+        var (code, stdout, stderr) = Run("bench", "--method", "icr", "-m", IcrTestData.MatchModel, "--docs", "4", "--doc-tokens", "16",
+            "--reps", "1", "--warmup", "0", "--threads", "1", "--json");
+        Assert.True(code == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        var root = json.RootElement;
+        Assert.Equal("icr", root.GetProperty("method").GetString());
+        Assert.Equal(1, root.GetProperty("chunks").GetInt32());
+        foreach (string key in (string[])["ratio_to_floor", "calibrated_over_uncalibrated", "readout_cost", "cpu_ratio_to_floor"])
+            Assert.True(root.GetProperty(key).GetDouble() > 0, key);
+    }
 }
