@@ -53,6 +53,14 @@ internal static class BenchCommand
             }
             try
             {
+                if (parse.GetValue(method) == RerankMethod.Icr)
+                {
+                    var icr = IcrBench.Run(new IcrBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(reps),
+                        parse.GetValue(warmup), parse.GetValue(threads), 0), progress);
+                    if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(icr, ReportJson));
+                    else icr.Print(output.Out);
+                    return ExitCodes.Success;
+                }
                 var report = PointwiseBench.Run(new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),
                     parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), parse.GetValue(parallel), inFlight, parse.GetValue(noNaive)), progress);
                 if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(report, ReportJson));

@@ -31,11 +31,13 @@ internal static class RerankCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores)" };
         var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
+        var icr = IcrCliOptions.Create();
 
         var cmd = new Command("rerank", "Rank documents by relevance to a query")
         {
             model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers, use, cacheDir, offline,
         };
+        icr.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             bool verbose = parse.GetValue(Cli.Verbose);
@@ -53,6 +55,7 @@ internal static class RerankCommand
                 Threads = parse.GetValue(threads),
                 ParallelSequences = parse.GetValue(parallel),
                 GpuLayers = parse.GetValue(gpuLayers),
+                Icr = icr.Read(parse),
                 LoggerFactory = loggerFactory,
             };
             // Every --model becomes a name in a pool; the selected ones rank in turn (each downloaded first if needed).

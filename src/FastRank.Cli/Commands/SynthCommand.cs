@@ -12,7 +12,7 @@ internal static class SynthCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the random weights", DefaultValueFactory = _ => 42 };
         var quant = new Option<string>("--quant") { Description = "f32 (direct) or a llama.cpp type: f16, q8_0, q4_k_m, ...", DefaultValueFactory = _ => "f32" };
         var layers = new Option<int?>("--layers") { Description = "Override the number of layers (keeps real-size presets small)" };
-        var cmd = new Command("synth", "Write a synthetic GGUF model (real shapes and vocabularies, random weights)")
+        var cmd = new Command("synth", "Write a synthetic GGUF model (real shapes and vocabularies, random weights; 'match' has constructed weights whose attention follows repeated tokens)")
         {
             shape, outFile, seed, quant, layers,
         };

@@ -104,6 +104,12 @@ internal sealed unsafe class InferenceContext : IDisposable
 
     public int BatchFree => Config.BatchSize - _count;
 
+    /// <summary>Positions of the tokens in the batch (an eval callback maps attention rows to tokens with it while <see cref="Decode"/> runs).</summary>
+    public ReadOnlySpan<int> BatchPositions => new(_pos, _count);
+
+    /// <summary>Sequence ids of the tokens in the batch (read by an eval callback while <see cref="Decode"/> runs).</summary>
+    public ReadOnlySpan<int> BatchSequences => new(_seqStore, _count);
+
     public void BatchClear() => _count = 0;
 
     /// <summary>Appends one token; returns its index in the batch (the index for <see cref="Logits"/>).</summary>

@@ -31,6 +31,7 @@ internal static class RankingMethods
     public static IRankingMethod Create(RerankMethod kind, LlamaModel model, RerankerOptions options, ILogger logger) => kind switch
     {
         RerankMethod.Pointwise => new PointwiseMethod(model, options, logger),
+        RerankMethod.Icr => new IcrMethod(model, options, logger),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown ranking method"),
     };
 

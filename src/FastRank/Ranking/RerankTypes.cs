@@ -7,6 +7,13 @@ public enum RerankMethod
 {
     /// <summary>Yes/no scoring of each document (Qwen3-Reranker style), with shared prompt prefixes.</summary>
     Pointwise,
+
+    /// <summary>
+    /// In-context reranking (ICR): every document in one prompt, scored by the attention the query pays to
+    /// it, calibrated against a content-free query; no generation. Score: the calibrated attention sum;
+    /// raw score: the uncalibrated one. Options: <see cref="RerankerOptions.Icr"/>.
+    /// </summary>
+    Icr,
 }
 
 /// <summary>One ranked document.</summary>

@@ -54,6 +54,8 @@ public sealed record ModelShape(
         new("llama-3.2-1b", "llama", 16, 2048, 32, 8, 64, 8192, 128256, 131072, 500_000f, true, Prompts.ChatTemplates.Llama3Jinja, true),
         new("mistral-7b", "llama", 32, 4096, 32, 8, 128, 14336, 32768, 32768, 1_000_000f, false, Prompts.ChatTemplates.MistralJinja, true),
         new("llama-3.1-8b", "llama", 32, 4096, 32, 8, 128, 14336, 128256, 131072, 500_000f, false, Prompts.ChatTemplates.Llama3Jinja, true),
+        // Constructed weights, not random: attention follows repeated tokens (see MatchModel).
+        new(MatchModel.ShapeName, "llama", 2, 256, 4, 4, 64, 256, 32768, 8192, 1e38f, true, Prompts.ChatTemplates.MistralJinja, true),
     ];
 
     /// <summary>Finds a shape by name (case-insensitive).</summary>

@@ -65,7 +65,8 @@ public static class SyntheticModelGenerator
         var w = new GgufWriter();
         w.Add("general.architecture", a);
         w.Add("general.name", $"fastrank-synthetic-{s.Name}");
-        w.Add("general.description", $"FastRank synthetic model '{s.Name}' (random weights, seed {options.Seed}); not a trained model.");
+        w.Add("general.description", MatchModel.Is(s) ? MatchModel.Description(options.Seed)
+            : $"FastRank synthetic model '{s.Name}' (random weights, seed {options.Seed}); not a trained model.");
         w.Add("general.file_type", matrixType == GgmlType.F32 ? 0u : 1u);
         w.Add($"{a}.vocab_size", (uint)s.VocabSize);
         w.Add($"{a}.context_length", (uint)s.ContextLength);
@@ -114,6 +115,12 @@ public static class SyntheticModelGenerator
             });
         }
         void Ones(string name, long len) => w.AddTensor(name, GgmlType.F32, [len], stream => FillConstant(stream, len, 1f));
+
+        if (MatchModel.Is(s))
+        {
+            MatchModel.AddTensors(w, s, layers, options.Seed, matrixType, progress);
+            return w;
+        }
 
         // Token embeddings of unit scale; projections scaled so activations keep unit variance.
         Matrix("token_embd.weight", e, n, 1f);
