@@ -20,6 +20,12 @@ internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int Ba
 
     /// <summary>User data passed to <see cref="EvalCallback"/>.</summary>
     public IntPtr EvalUserData { get; init; }
+
+    /// <summary>
+    /// Sequences reserved for the prefix cache (0 or at least 2): 3 by default, a head entry and two query
+    /// entries. A method that manages its sequences itself (ICR) asks for none.
+    /// </summary>
+    public int PrefixSlots { get; init; } = 3;
 }
 
 /// <summary>

@@ -8,17 +8,20 @@ namespace FastRank.Engine;
 /// </summary>
 internal sealed class RankingEngine : IDisposable
 {
-    /// <summary>Sequences reserved for the prefix cache (a head entry and two query entries).</summary>
-    public const int PrefixSlots = 3;
+    /// <summary>Prefix-cache sequences of the pointwise and listwise contexts (a head entry and two query entries).</summary>
+    public const int DefaultPrefixSlots = 3;
 
     private readonly long[] _slotGeneration;
     private readonly int[] _slotPrefixLength;
+    private readonly PrefixCache? _prefixes;
 
     public RankingEngine(LlamaModel model, ContextConfig config)
     {
-        if (config.Sequences <= PrefixSlots) throw new ArgumentException("the context needs at least one work slot", nameof(config));
+        if (config.PrefixSlots is < 0 or 1) throw new ArgumentException("a prefix cache needs 0 or at least 2 sequences", nameof(config));
+        if (config.Sequences <= config.PrefixSlots) throw new ArgumentException("the context needs at least one work slot", nameof(config));
         Context = new InferenceContext(model, config);
-        Prefixes = new PrefixCache(Context, 0, PrefixSlots);
+        PrefixSlots = config.PrefixSlots;
+        if (PrefixSlots > 0) _prefixes = new PrefixCache(Context, 0, PrefixSlots);
         WorkSlots = config.Sequences - PrefixSlots;
         _slotGeneration = new long[WorkSlots];
         _slotPrefixLength = new int[WorkSlots];
@@ -27,7 +30,12 @@ internal sealed class RankingEngine : IDisposable
 
     public InferenceContext Context { get; }
 
-    public PrefixCache Prefixes { get; }
+    /// <summary>The prefix cache.</summary>
+    /// <exception cref="InvalidOperationException">The context was created without prefix slots.</exception>
+    public PrefixCache Prefixes => _prefixes ?? throw new InvalidOperationException("this context has no prefix cache");
+
+    /// <summary>Sequences 0..PrefixSlots-1 hold the prefix cache; work slots follow.</summary>
+    public int PrefixSlots { get; }
 
     /// <summary>Sequences available for parallel suffixes.</summary>
     public int WorkSlots { get; }
@@ -97,7 +105,7 @@ internal sealed class RankingEngine : IDisposable
     public void Reset()
     {
         Array.Fill(_slotGeneration, -1);
-        Prefixes.Invalidate();
+        _prefixes?.Invalidate();
     }
 
     public void Dispose() => Context.Dispose();

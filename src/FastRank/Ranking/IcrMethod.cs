@@ -38,6 +38,9 @@ internal sealed class IcrMethod : IRankingMethod
     /// <summary>Sequence holding a copy of the documents, then the calibration span.</summary>
     internal const int CalibrationSequence = 1;
 
+    /// <summary>KV streams of an ICR context: the documents (then the query suffix) and the calibration suffix.</summary>
+    private const int Streams = 2;
+
     /// <summary>Largest kq tensor (bytes) one micro-batch may need: bounds the compute buffer of long contexts.</summary>
     private const long MaxAttentionTensorBytes = 256L << 20;
 
@@ -96,7 +99,7 @@ internal sealed class IcrMethod : IRankingMethod
     {
         int want = RankingMethods.CellsFor(icr.MaxContextTokens);
         int train = model.TrainContextLength >= 256 ? model.TrainContextLength / 256 * 256 : want;
-        long perCell = Math.Max(1, model.KvBytesPerCell * (RankingEngine.PrefixSlots + 1));
+        long perCell = Math.Max(1, model.KvBytesPerCell * Streams);
         long fit = options.KvCacheBudgetBytes / perCell / 256 * 256;
         return (int)Math.Max(256, Math.Min(Math.Min(want, train), fit));
     }
@@ -111,8 +114,9 @@ internal sealed class IcrMethod : IRankingMethod
         long perToken = 4L * Cells * Math.Max(1, _model.HeadCount);
         int cap = (int)Math.Clamp(MaxAttentionTensorBytes / perToken / 32 * 32, 32, int.MaxValue);
         int ubatch = Math.Min(options.MicroBatchSize, cap);
-        return new ContextConfig(RankingEngine.PrefixSlots + 1, Cells, ubatch, ubatch, FlashAttention: false, RankingMethods.Threads(options))
+        return new ContextConfig(Streams, Cells, ubatch, ubatch, FlashAttention: false, RankingMethods.Threads(options))
         {
+            PrefixSlots = 0,
             EvalCallback = AttentionCapture.CallbackPointer,
             EvalUserData = _capture.UserData,
         };

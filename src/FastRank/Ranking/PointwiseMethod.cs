@@ -100,10 +100,10 @@ internal sealed class PointwiseMethod : IRankingMethod
         if (work == 0)
         {
             long perSeq = cells * _model.KvBytesPerCell;
-            work = (int)Math.Clamp(options.KvCacheBudgetBytes / Math.Max(1, perSeq) - RankingEngine.PrefixSlots, 1, DefaultParallelSequences);
+            work = (int)Math.Clamp(options.KvCacheBudgetBytes / Math.Max(1, perSeq) - RankingEngine.DefaultPrefixSlots, 1, DefaultParallelSequences);
         }
         // Every llama_decode call is one planned micro-batch (SequenceBatcher), so n_batch = n_ubatch.
-        return new ContextConfig(RankingEngine.PrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
+        return new ContextConfig(RankingEngine.DefaultPrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
             options.FlashAttention, RankingMethods.Threads(options));
     }
 
