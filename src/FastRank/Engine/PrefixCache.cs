@@ -26,9 +26,17 @@ internal sealed class PrefixCache
     {
         if (slots < 2) throw new ArgumentOutOfRangeException(nameof(slots), "a prefix cache needs at least two slots");
         _ctx = ctx;
+        // Reusing a partial match copies a whole KV stream (kv_unified off). That beats decoding the
+        // shared tokens again only when enough of them are shared: a token costs about 2 x params FLOPs
+        // (~1e11 FLOP/s on a CPU), a copy moves the stream's bytes (~5e9 B/s).
+        long streamBytes = (long)ctx.Config.CellsPerSequence * ctx.Model.KvBytesPerCell;
+        MinimumReuse = (int)Math.Max(2, Math.Ceiling(streamBytes * 10.0 / Math.Max(1, ctx.Model.SizeInBytes)));
         _entries = new Entry[slots];
         for (int i = 0; i < slots; i++) _entries[i] = new Entry(firstSeq + i);
     }
+
+    /// <summary>Fewest shared tokens for which a partial match is copied rather than decoded again.</summary>
+    public int MinimumReuse { get; }
 
     /// <summary>Tokens served from the cache since creation (for statistics).</summary>
     public long ReusedTokens { get; private set; }
@@ -69,6 +77,7 @@ internal sealed class PrefixCache
         // Never continue with a single token: llama.cpp evaluates a one-token micro-batch on other
         // kernels, and the prefix must be bit-identical to a lone decode (see SequenceBatcher).
         if (bestLen > 0 && tokens.Length - bestLen == 1) bestLen--;
+        if (bestLen < MinimumReuse) best = null;
         Entry target = PickVictim(exclude: best);
         target.Tokens = null;
         target.Generation = now;
