@@ -82,9 +82,12 @@ internal sealed class SyntheticVocabulary
         if (v.Count > size) throw new ArgumentOutOfRangeException(nameof(size), $"a vocabulary needs at least {v.Count} tokens");
 
         // Pieces every template relies on being single tokens (answers, identifiers, numbers), ahead of
-        // the merge list: their prefix chains make them reachable whatever the vocabulary size.
-        foreach (string w in (string[])["yes", "no", "Yes", "No"]) v.AddChain(w, size, score: 0f);
-        for (int n = 10; n <= 100; n++) v.AddChain(n.ToString(System.Globalization.CultureInfo.InvariantCulture), size, score: 0f);
+        // the merge list: their prefix chains make them reachable whatever the vocabulary size. They score
+        // below every merge-list piece, so they never take priority inside longer words ("volcano" must
+        // not split around "no"); SPM still merges them once nothing better applies.
+        float last = -(size + 1f);
+        foreach (string w in (string[])["yes", "no", "Yes", "No"]) v.AddChain(w, size, score: last);
+        for (int n = 10; n <= 100; n++) v.AddChain(n.ToString(System.Globalization.CultureInfo.InvariantCulture), size, score: last);
 
         foreach (string piece in LoadPieces())
         {
