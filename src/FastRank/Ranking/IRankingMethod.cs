@@ -31,6 +31,8 @@ internal static class RankingMethods
     public static IRankingMethod Create(RerankMethod kind, LlamaModel model, RerankerOptions options, ILogger logger) => kind switch
     {
         RerankMethod.Pointwise => new PointwiseMethod(model, options, logger),
+        RerankMethod.First => new FirstMethod(model, options, logger),
+        RerankMethod.ListwiseGenerate => new ListwiseGenerateMethod(model, options, logger),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown ranking method"),
     };
 

@@ -7,6 +7,12 @@ public enum RerankMethod
 {
     /// <summary>Yes/no scoring of each document (Qwen3-Reranker style), with shared prompt prefixes.</summary>
     Pointwise,
+
+    /// <summary>FIRST: listwise windows ranked by the identifier logits of the first generated token (one forward pass per window).</summary>
+    First,
+
+    /// <summary>Listwise windows ranked by generating the permutation (RankGPT / RankZephyr style); FIRST's baseline.</summary>
+    ListwiseGenerate,
 }
 
 /// <summary>One ranked document.</summary>

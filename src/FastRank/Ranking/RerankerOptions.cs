@@ -49,6 +49,9 @@ public sealed record RerankerOptions
     /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
     public int GpuLayers { get; init; }
 
+    /// <summary>Options of the listwise methods (FIRST, listwise-generate): window, stride, identifiers, passage budget, chat layout.</summary>
+    public FirstOptions First { get; init; } = new();
+
     /// <summary>Where FastRank logs (load, truncation warnings, kernel choice). Null: nowhere.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 
@@ -60,5 +63,6 @@ public sealed record RerankerOptions
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), "must not be negative");
         if (MicroBatchSize < 32) throw new ArgumentOutOfRangeException(nameof(MicroBatchSize), "must be at least 32");
         if (KvCacheBudgetBytes < 1) throw new ArgumentOutOfRangeException(nameof(KvCacheBudgetBytes), "must be positive");
+        (First ?? throw new ArgumentNullException(nameof(First))).Validate();
     }
 }
