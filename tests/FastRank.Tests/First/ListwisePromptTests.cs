@@ -7,7 +7,7 @@ namespace FastRank.Tests.First;
 public class ListwisePromptTests
 {
     private static Reranker Load(FirstOptions? first = null, RerankMethod method = RerankMethod.First) =>
-        Reranker.Load(TestModels.Tiny, new RerankerOptions { Method = method, First = first ?? new FirstOptions() });
+        Reranker.Load(TestModels.Tiny, ListwiseTesting.Options(method, first));
 
     private static FirstMethod First(Reranker r) => (FirstMethod)r.Method(RerankMethod.First);
 
@@ -119,7 +119,7 @@ public class ListwisePromptTests
     [Fact]
     public void Query_IsCutToItsBudget()
     {
-        using var r = Reranker.Load(TestModels.Tiny, new RerankerOptions { Method = RerankMethod.First, MaxQueryTokens = 4 });
+        using var r = Reranker.Load(TestModels.Tiny, ListwiseTesting.Options() with { MaxQueryTokens = 4 });
         var result = r.Rerank(string.Join(' ', Enumerable.Repeat("glacier", 20)), ["a", "b"]);
         Assert.True(result.Usage.TruncatedQuery);
     }
@@ -209,12 +209,12 @@ public class ListwisePromptTests
         string path = TestModels.TempPath("no-twelve.gguf");
         GgufCopy.WithTokens(TestModels.Tiny, path, t => t == "12" ? "\u00C0\u00C1" : t);
         var numbers = new FirstOptions { Identifiers = ListwiseIdentifiers.Numbers, WindowSize = 20 };
-        var ex = Assert.Throws<ModelNotSupportedException>(() => Reranker.Load(path, new RerankerOptions { Method = RerankMethod.First, First = numbers }));
+        var ex = Assert.Throws<ModelNotSupportedException>(() => Reranker.Load(path, ListwiseTesting.Options(first: numbers)));
         Assert.Contains("\"12\"", ex.Message);
         // Windows of 11 need no "12"; letters need none either.
-        using var eleven = Reranker.Load(path, new RerankerOptions { Method = RerankMethod.First, First = numbers with { WindowSize = 11 } });
+        using var eleven = Reranker.Load(path, ListwiseTesting.Options(first: numbers with { WindowSize = 11 }));
         Assert.Equal(2, eleven.Rerank("q", ["x", "y"]).Count);
-        using var letters = Reranker.Load(path, new RerankerOptions { Method = RerankMethod.First });
+        using var letters = Reranker.Load(path, ListwiseTesting.Options());
         Assert.Equal(2, letters.Rerank("q", ["x", "y"]).Count);
     }
 
