@@ -14,7 +14,7 @@ internal static class BenchCommand
         var model = new Option<string?>("--model", "-m") { Description = "GGUF model file (default: a synthetic model of --shape, created on the fly)" };
         var shape = new Option<string>("--shape") { Description = "Synthetic shape used without --model", DefaultValueFactory = _ => "small" };
         var quant = new Option<string>("--quant") { Description = "Quantization of the synthetic model", DefaultValueFactory = _ => "q8_0" };
-        var method = new Option<RerankMethod>("--method") { Description = "Method to measure", DefaultValueFactory = _ => RerankMethod.Pointwise };
+        var method = new Option<RerankMethod>("--method") { Description = "Method to measure (pointwise, first)", DefaultValueFactory = _ => RerankMethod.Pointwise, CustomParser = MethodNames.Parse };
         var docs = new Option<int>("--docs") { Description = "Documents per call", DefaultValueFactory = _ => 64 };
         var docTokens = new Option<int>("--doc-tokens") { Description = "Tokens per document", DefaultValueFactory = _ => 128 };
         var prefixTokens = new Option<int>("--prefix-tokens") { Description = "Tokens of the shared prefix (template head + query)", DefaultValueFactory = _ => 100 };
@@ -25,9 +25,14 @@ internal static class BenchCommand
         var floorInFlight = new Option<int[]>("--floor-in-flight") { Description = "Sequences in flight tried for the floor (the fastest counts)", DefaultValueFactory = _ => [4, 16], AllowMultipleArgumentsPerToken = true };
         var noNaive = new Option<bool>("--no-naive") { Description = "Skip the naive baseline" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var queryTokens = new Option<int>("--query-tokens") { Description = "first: tokens of each query", DefaultValueFactory = _ => 16 };
+        var longDocs = new Option<int>("--long-docs") { Description = "first: documents of the many-window run (0: skip it)", DefaultValueFactory = _ => 100 };
+        var floorBatch = new Option<int[]>("--floor-batch") { Description = "first: micro-batch sizes tried for the floor (the fastest counts)", DefaultValueFactory = _ => [512, 1024], AllowMultipleArgumentsPerToken = true };
+        var noGenerate = new Option<bool>("--no-generate") { Description = "first: skip listwise-generate" };
         var cmd = new Command("bench", "Measure a method against the floor and its baselines on the same tokens")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive, json,
+            queryTokens, longDocs, floorBatch, noGenerate,
         };
         cmd.SetAction(parse =>
         {
@@ -53,6 +58,20 @@ internal static class BenchCommand
             }
             try
             {
+                if (parse.GetValue(method) is RerankMethod.First or RerankMethod.ListwiseGenerate)
+                {
+                    int[] batches = parse.GetValue(floorBatch)!;
+                    if (batches.Length == 0 || batches.Any(b => b < 32 || b > 8192)) throw new UsageException("--floor-batch values must be in 32..8192");
+                    if (parse.GetValue(queryTokens) < 1 || parse.GetValue(longDocs) < 0) throw new UsageException("--query-tokens must be at least 1 and --long-docs at least 0");
+                    // FIRST's defaults where the pointwise ones were left in place: one window of 20 documents of about 100 tokens.
+                    int firstDocs = parse.GetResult(docs) is { Implicit: false } ? parse.GetValue(docs) : 20;
+                    int firstDocTokens = parse.GetResult(docTokens) is { Implicit: false } ? parse.GetValue(docTokens) : 100;
+                    var firstReport = FirstBench.Run(new FirstBenchOptions(path, firstDocs, firstDocTokens, parse.GetValue(queryTokens), parse.GetValue(longDocs),
+                        parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), batches, parse.GetValue(noGenerate)), progress);
+                    if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(firstReport, ReportJson));
+                    else PrintFirst(output.Out, firstReport);
+                    return ExitCodes.Success;
+                }
                 var report = PointwiseBench.Run(new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),
                     parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), parse.GetValue(parallel), inFlight, parse.GetValue(noNaive)), progress);
                 if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(report, ReportJson));
@@ -73,6 +92,28 @@ internal static class BenchCommand
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    private static void PrintFirst(TextWriter w, FirstBenchReport r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        w.WriteLine(string.Create(c, $"first: one window of {r.Docs} documents of about {r.DocTokens} tokens: {r.WindowPromptTokens} prompt tokens, " +
+            $"{r.UncachedTokens} not served by the prefix cache (head {r.HeadTokens}, prefix {r.PrefixTokens}); {r.Repetitions} repetitions, interleaved"));
+        w.WriteLine(string.Create(c, $"  first      {r.FirstMs,9:F1} ms (p95 {r.FirstP95Ms:F1}; micro-batch {r.MicroBatch}, flash attention {(r.FlashAttention ? "on" : "off")})"));
+        w.WriteLine(string.Create(c, $"  floor      {r.FloorMs,9:F1} ms (fastest setting by median: {r.FloorSetting})"));
+        foreach (var (setting, ms) in r.FloorMsBySetting) w.WriteLine(string.Create(c, $"    {setting}: {ms:F1} ms"));
+        w.WriteLine(string.Create(c, $"  generate   {r.GenerateMs,9:F1} ms ({r.GeneratedTokensPerWindow:F1} tokens generated per window, budget {r.GenerationBudget})"));
+        w.WriteLine(string.Create(c, $"  first / floor     {r.RatioToFloor:F3} (min {r.RatioToFloorMin:F3}, max {r.RatioToFloorMax:F3}); target <= 1.05"));
+        w.WriteLine(string.Create(c, $"  generate / first  {r.SpeedupVsGenerate:F3} (min {r.SpeedupVsGenerateMin:F3}, max {r.SpeedupVsGenerateMax:F3}); target >= 1.2"));
+        if (r.LongDocs > 0)
+        {
+            w.WriteLine(string.Create(c, $"  {r.LongDocs} documents: {r.LongWindows} windows, {r.LongPromptTokens} prompt tokens, cached_tokens {r.LongCachedTokens} " +
+                $"= {r.LongWindows - 1} x the {r.LongPrefixTokens}-token prefix (head and query, decoded once) + {r.LongPrefixTokens - r.LongPrefixDecodedTokens} " +
+                $"(the part of the first window's prefix already cached by earlier calls: the head); {r.LongPrefixDecodedTokens} prefix tokens decoded"));
+            w.WriteLine(string.Create(c, $"  {r.LongDocs} documents: first {r.LongFirstMs:F1} ms, floor {r.LongFloorMs:F1} ms, first / floor {r.LongRatioToFloor:F3} (min {r.LongRatioToFloorMin:F3}, max {r.LongRatioToFloorMax:F3})"));
+        }
+        w.WriteLine(string.Create(c, $"  peak RSS {r.PeakRssMb:F0} MB; model {r.ModelMb:F0} MB + KV {r.KvMb:F0} MB (4 sequences x {r.CellsPerSequence} cells)"));
+        w.WriteLine($"  machine: {r.Machine}");
+    }
 
     private static void Print(TextWriter w, PointwiseBenchReport r)
     {

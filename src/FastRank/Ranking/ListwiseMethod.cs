@@ -9,7 +9,8 @@ namespace FastRank.Ranking;
 /// What the listwise methods share: the prompt, the identifiers, the sliding window and the prefix
 /// cache. Per call the head (layout, system text, instruction) and the query are acquired from the
 /// prefix cache once; every window then decodes only its passages and the tail on top of them, one
-/// window after another (each ranks the order the previous one left). A subclass decides how one
+/// window after another (each ranks the order the previous one left). A call of a single window
+/// shares only the head (there is nothing to share the query with). A subclass decides how one
 /// window is ranked: from the identifier logits of one forward pass (FIRST), or by generating the
 /// permutation (listwise-generate).
 /// <para>
@@ -83,7 +84,7 @@ internal abstract class ListwiseMethod : IRankingMethod
     public ContextConfig ContextConfig(RerankerOptions options) =>
         // Windows depend on each other, so one work slot is all a call can use.
         new(RankingEngine.PrefixSlots + 1, RankingMethods.CellsFor(MaxPromptTokens), options.MicroBatchSize, options.MicroBatchSize,
-            options.FlashAttention, RankingMethods.Threads(options));
+            Settings.FlashAttention ?? true, RankingMethods.Threads(options));
 
     public MethodResult Rank(RankingEngine engine, string query, IReadOnlyList<string> documents, CancellationToken ct)
     {
@@ -104,31 +105,40 @@ internal abstract class ListwiseMethod : IRankingMethod
         var raw = new double[n];
         long promptTokens = 0, cachedTokens = 0, prefixTicks = 0;
         int windows = 0;
+        var plan = ListwiseWindows.Plan(n, Settings.WindowSize, Settings.Stride);
         int prefixNum = 0, prefixSeq = -1;
         long generation = 0;
-        int[] prefix = [];
+        int[] prefix = [], lead = [];
         var stats = new WindowStats();
         int[] order = ListwiseWindows.Run(n, Settings.WindowSize, Settings.Stride, (_, items, perm) =>
         {
-            if (items.Length != prefixNum)
+            int num = items.Length;
+            if (num != prefixNum)
             {
                 // The instruction names the number of passages, so windows of another size (only the top
-                // one can be shorter) have their own prefix.
+                // one can be shorter) have a prefix of their own. Windows of a size that occurs more than
+                // once share head and query; a window alone of its size shares only the head (cached
+                // across queries) and decodes the query with its passages, which saves a decode call and a
+                // copy of the query's cache entry that no other window would read.
                 long a = Stopwatch.GetTimestamp();
-                prefixNum = items.Length;
-                prefix = call.Prefix(prefixNum);
-                if (prefixSeq < 0)
+                prefixNum = num;
+                int[] head = call.Head(num);
+                int sharing = 0;
+                foreach (var (start, end) in plan) sharing += end - start == num ? 1 : 0;
+                prefixSeq = engine.Prefixes.Acquire(head, ct, out int headReused, out generation);
+                cachedTokens -= head.Length - headReused;
+                prefix = head;
+                lead = call.Prefix(num)[head.Length..];
+                if (sharing > 1)
                 {
-                    // The head first: an entry of its own, served to every later query.
-                    int[] head = call.Head(prefixNum);
-                    engine.Prefixes.Acquire(head, ct, out int headReused, out long _);
-                    cachedTokens -= head.Length - headReused;
+                    prefix = call.Prefix(num);
+                    prefixSeq = engine.Prefixes.Acquire(prefix, ct, out int reused, out generation);
+                    cachedTokens -= prefix.Length - reused;
+                    lead = [];
                 }
-                prefixSeq = engine.Prefixes.Acquire(prefix, ct, out int reused, out generation);
-                cachedTokens -= prefix.Length - reused;
                 prefixTicks += Stopwatch.GetTimestamp() - a;
             }
-            int[] suffix = call.WindowSuffix(items);
+            int[] suffix = lead.Length == 0 ? call.WindowSuffix(items) : [.. lead, .. call.WindowSuffix(items)];
             promptTokens += prefix.Length + suffix.Length;
             cachedTokens += prefix.Length;
             windows++;
