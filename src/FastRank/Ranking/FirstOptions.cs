@@ -37,12 +37,13 @@ public sealed record FirstOptions
     /// The chat layout: null or <c>auto</c> (the family of the GGUF's chat template, else what llama.cpp
     /// makes of that template, else ChatML when the vocabulary has its tokens); a built-in name
     /// (<c>chatml</c>, <c>qwen3</c>, <c>llama3</c>, <c>mistral</c>, <c>zephyr</c>); or a layout of one's own
-    /// with <c>{user}</c> and optionally <c>{system}</c> placeholders, for example
+    /// with <c>{user}</c> and optionally <c>{system}</c> placeholders (without <c>{system}</c> the prompt has no
+    /// system text), for example
     /// <c>"&lt;|im_start|&gt;user\n{user}&lt;|im_end|&gt;\n&lt;|im_start|&gt;assistant\n"</c>.
     /// </summary>
     public string? ChatLayout { get; init; }
 
-    /// <summary>System text. Null: FIRST's (<c>You are RankLLM, ...</c>).</summary>
+    /// <summary>System text (tokenized as plain text). Null: FIRST's (<c>You are RankLLM, ...</c>).</summary>
     public string? SystemPrompt { get; init; }
 
     /// <summary>
@@ -71,7 +72,7 @@ public sealed record FirstOptions
         if (Stride < 1 || Stride > WindowSize)
             throw new ArgumentOutOfRangeException(nameof(Stride), Stride, $"must be in 1..{WindowSize} (the window size)");
         if (MaxPassageTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxPassageTokens), MaxPassageTokens, "must be at least 1");
-        if (MaxGeneratedTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxGeneratedTokens), MaxGeneratedTokens, "must not be negative");
+        if (MaxGeneratedTokens < 0 || MaxGeneratedTokens > 4096) throw new ArgumentOutOfRangeException(nameof(MaxGeneratedTokens), MaxGeneratedTokens, "must be in 0..4096");
         if (!Enum.IsDefined(Identifiers)) throw new ArgumentOutOfRangeException(nameof(Identifiers), Identifiers, "unknown identifier kind");
         if (ChatLayout is not null && !string.Equals(ChatLayout, "auto", StringComparison.OrdinalIgnoreCase)) _ = Prompts.ChatLayout.Parse(ChatLayout);
     }
