@@ -19,7 +19,32 @@ internal sealed record FirstBenchReport(
     double SpeedupVsGenerate, double SpeedupVsGenerateMin, double SpeedupVsGenerateMax,
     int LongDocs, int LongWindows, long LongPromptTokens, long LongCachedTokens, int LongPrefixTokens, long LongPrefixDecodedTokens,
     double LongFirstMs, double LongFloorMs, double LongRatioToFloor, double LongRatioToFloorMin, double LongRatioToFloorMax,
-    bool FlashAttention, int MicroBatch, double PeakRssMb, double ModelMb, double KvMb, int CellsPerSequence, int Repetitions, string Machine);
+    bool FlashAttention, int MicroBatch, double PeakRssMb, double ModelMb, double KvMb, int CellsPerSequence, int Repetitions, string Machine)
+{
+    /// <summary>Prints the report as text.</summary>
+    public void Print(TextWriter w)
+    {
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        var r = this;
+        w.WriteLine(string.Create(c, $"first: one window of {r.Docs} documents of about {r.DocTokens} tokens: {r.WindowPromptTokens} prompt tokens, " +
+            $"{r.UncachedTokens} not served by the prefix cache (head {r.HeadTokens}, prefix {r.PrefixTokens}); {r.Repetitions} repetitions, interleaved"));
+        w.WriteLine(string.Create(c, $"  first      {r.FirstMs,9:F1} ms (p95 {r.FirstP95Ms:F1}; micro-batch {r.MicroBatch}, flash attention {(r.FlashAttention ? "on" : "off")})"));
+        w.WriteLine(string.Create(c, $"  floor      {r.FloorMs,9:F1} ms (fastest setting by median: {r.FloorSetting})"));
+        foreach (var (setting, ms) in r.FloorMsBySetting) w.WriteLine(string.Create(c, $"    {setting}: {ms:F1} ms"));
+        w.WriteLine(string.Create(c, $"  generate   {r.GenerateMs,9:F1} ms ({r.GeneratedTokensPerWindow:F1} tokens generated per window, budget {r.GenerationBudget})"));
+        w.WriteLine(string.Create(c, $"  first / floor     {r.RatioToFloor:F3} (min {r.RatioToFloorMin:F3}, max {r.RatioToFloorMax:F3}); target <= 1.05"));
+        w.WriteLine(string.Create(c, $"  generate / first  {r.SpeedupVsGenerate:F3} (min {r.SpeedupVsGenerateMin:F3}, max {r.SpeedupVsGenerateMax:F3}); target >= 1.2"));
+        if (r.LongDocs > 0)
+        {
+            w.WriteLine(string.Create(c, $"  {r.LongDocs} documents: {r.LongWindows} windows, {r.LongPromptTokens} prompt tokens, cached_tokens {r.LongCachedTokens} " +
+                $"= {r.LongWindows - 1} x the {r.LongPrefixTokens}-token prefix (head and query, decoded once) + {r.LongPrefixTokens - r.LongPrefixDecodedTokens} " +
+                $"(the part of the first window's prefix already cached by earlier calls: the head); {r.LongPrefixDecodedTokens} prefix tokens decoded"));
+            w.WriteLine(string.Create(c, $"  {r.LongDocs} documents: first {r.LongFirstMs:F1} ms, floor {r.LongFloorMs:F1} ms, first / floor {r.LongRatioToFloor:F3} (min {r.LongRatioToFloorMin:F3}, max {r.LongRatioToFloorMax:F3})"));
+        }
+        w.WriteLine(string.Create(c, $"  peak RSS {r.PeakRssMb:F0} MB; model {r.ModelMb:F0} MB + KV {r.KvMb:F0} MB (4 sequences x {r.CellsPerSequence} cells)"));
+        w.WriteLine($"  machine: {r.Machine}");
+    }
+}
 
 /// <summary>
 /// Measures FIRST in one process, interleaved repetition by repetition, against the floor and against

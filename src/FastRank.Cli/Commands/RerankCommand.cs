@@ -22,33 +22,19 @@ internal static class RerankCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores)" };
         var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
-        var window = new Option<int>("--window") { Description = "Listwise: passages per window", DefaultValueFactory = _ => 20 };
-        var stride = new Option<int>("--stride") { Description = "Listwise: window stride", DefaultValueFactory = _ => 10 };
-        var identifiers = new Option<ListwiseIdentifiers>("--identifiers") { Description = "Listwise: passage identifiers (letters, numbers)", DefaultValueFactory = _ => ListwiseIdentifiers.Letters };
-        var passageTokens = new Option<int>("--passage-tokens") { Description = "Listwise: per-passage token budget", DefaultValueFactory = _ => 400 };
-        var chatLayout = new Option<string?>("--chat-layout") { Description = "Listwise: chat layout (auto, chatml, qwen3, llama3, mistral, zephyr, or a layout with {system} and {user})" };
+        var first = FirstCliOptions.Create();
 
         var cmd = new Command("rerank", "Rank documents by relevance to a query")
         {
             model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers,
-            window, stride, identifiers, passageTokens, chatLayout,
         };
+        first.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             bool verbose = parse.GetValue(Cli.Verbose);
             int? n = parse.GetValue(topN);
             if (n is < 0) throw new UsageException("--top-n must not be negative");
             if (parse.GetValue(maxDocTokens) < 1) throw new UsageException("--max-doc-tokens must be at least 1");
-            var first = new FirstOptions
-            {
-                WindowSize = parse.GetValue(window),
-                Stride = parse.GetValue(stride),
-                Identifiers = parse.GetValue(identifiers),
-                MaxPassageTokens = parse.GetValue(passageTokens),
-                ChatLayout = parse.GetValue(chatLayout),
-            };
-            try { first.Validate(); }
-            catch (ArgumentException ex) { throw new UsageException($"listwise options: {ex.Message}"); }
             var input = DocumentReader.Read(parse.GetValue(docs)!, Console.In);
             using var loggerFactory = verbose ? LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)) : null;
             var options = new RerankerOptions
@@ -60,7 +46,7 @@ internal static class RerankCommand
                 Threads = parse.GetValue(threads),
                 ParallelSequences = parse.GetValue(parallel),
                 GpuLayers = parse.GetValue(gpuLayers),
-                First = first,
+                First = first.Read(parse),
                 LoggerFactory = loggerFactory,
             };
             string modelPath = parse.GetValue(model)!;
@@ -127,38 +113,5 @@ internal static class RerankCommand
         console.MarkupLine(Markup.Escape(
             $"{result.Model} ({MethodNames.Name(result.Method)}): {input.Count} documents, {result.Usage.PromptTokens} prompt tokens " +
             $"({result.Usage.CachedTokens} from cache), {result.Usage.TruncatedDocuments} truncated; load {loadMs:F0} ms, rerank {result.Timings.TotalMs:F0} ms"));
-    }
-}
-
-/// <summary>Method names on the command line: the enum names in kebab case (<c>listwise-generate</c>), case-insensitive, dashes optional.</summary>
-internal static class MethodNames
-{
-    public static RerankMethod Parse(System.CommandLine.Parsing.ArgumentResult result)
-    {
-        if (result.Tokens.Count == 0) return RerankMethod.Pointwise;
-        string text = result.Tokens[^1].Value;
-        if (TryParse(text, out var method)) return method;
-        result.AddError($"unknown method '{text}'; known: {string.Join(", ", Enum.GetValues<RerankMethod>().Select(Name))}");
-        return default;
-    }
-
-    public static bool TryParse(string text, out RerankMethod method)
-    {
-        method = default;
-        string compact = text.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
-        return compact.Length > 0 && !char.IsDigit(compact[0]) && Enum.TryParse(compact, ignoreCase: true, out method) && Enum.IsDefined(method);
-    }
-
-    /// <summary>The kebab-case name (<c>ListwiseGenerate</c> -> <c>listwise-generate</c>).</summary>
-    public static string Name(RerankMethod method)
-    {
-        string s = method.ToString();
-        var sb = new System.Text.StringBuilder(s.Length + 4);
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (char.IsUpper(s[i]) && i > 0 && char.IsLower(s[i - 1])) sb.Append('-');
-            sb.Append(char.ToLowerInvariant(s[i]));
-        }
-        return sb.ToString();
     }
 }
