@@ -14,7 +14,7 @@ internal static class BenchCommand
         var model = new Option<string?>("--model", "-m") { Description = "GGUF model file (default: a synthetic model of --shape, created on the fly)" };
         var shape = new Option<string>("--shape") { Description = "Synthetic shape used without --model", DefaultValueFactory = _ => "small" };
         var quant = new Option<string>("--quant") { Description = "Quantization of the synthetic model", DefaultValueFactory = _ => "q8_0" };
-        var method = new Option<RerankMethod>("--method") { Description = "Method to measure", DefaultValueFactory = _ => RerankMethod.Pointwise };
+        var method = new Option<RerankMethod>("--method") { Description = "Method to measure (pointwise, first)", DefaultValueFactory = _ => RerankMethod.Pointwise, CustomParser = MethodNames.Parse };
         var docs = new Option<int>("--docs") { Description = "Documents per call", DefaultValueFactory = _ => 64 };
         var docTokens = new Option<int>("--doc-tokens") { Description = "Tokens per document", DefaultValueFactory = _ => 128 };
         var prefixTokens = new Option<int>("--prefix-tokens") { Description = "Tokens of the shared prefix (template head + query)", DefaultValueFactory = _ => 100 };
@@ -25,9 +25,14 @@ internal static class BenchCommand
         var floorInFlight = new Option<int[]>("--floor-in-flight") { Description = "Sequences in flight tried for the floor (the fastest counts)", DefaultValueFactory = _ => [4, 16], AllowMultipleArgumentsPerToken = true };
         var noNaive = new Option<bool>("--no-naive") { Description = "Skip the naive baseline" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var queryTokens = new Option<int>("--query-tokens") { Description = "first: tokens of each query", DefaultValueFactory = _ => 16 };
+        var longDocs = new Option<int>("--long-docs") { Description = "first: documents of the many-window run (0: skip it)", DefaultValueFactory = _ => 100 };
+        var floorBatch = new Option<int[]>("--floor-batch") { Description = "first: micro-batch sizes tried for the floor (the fastest counts)", DefaultValueFactory = _ => [512, 1024], AllowMultipleArgumentsPerToken = true };
+        var noGenerate = new Option<bool>("--no-generate") { Description = "first: skip listwise-generate" };
         var cmd = new Command("bench", "Measure a method against the floor and its baselines on the same tokens")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive, json,
+            queryTokens, longDocs, floorBatch, noGenerate,
         };
         cmd.SetAction(parse =>
         {
@@ -59,6 +64,20 @@ internal static class BenchCommand
                         parse.GetValue(warmup), parse.GetValue(threads), 0), progress);
                     if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(icr, ReportJson));
                     else icr.Print(output.Out);
+                    return ExitCodes.Success;
+                }
+                if (parse.GetValue(method) is RerankMethod.First or RerankMethod.ListwiseGenerate)
+                {
+                    int[] batches = parse.GetValue(floorBatch)!;
+                    if (batches.Length == 0 || batches.Any(b => b < 32 || b > 8192)) throw new UsageException("--floor-batch values must be in 32..8192");
+                    if (parse.GetValue(queryTokens) < 1 || parse.GetValue(longDocs) < 0) throw new UsageException("--query-tokens must be at least 1 and --long-docs at least 0");
+                    // FIRST's defaults where the pointwise ones were left in place: one window of 20 documents of about 100 tokens.
+                    int firstDocs = parse.GetResult(docs) is { Implicit: false } ? parse.GetValue(docs) : 20;
+                    int firstDocTokens = parse.GetResult(docTokens) is { Implicit: false } ? parse.GetValue(docTokens) : 100;
+                    var firstReport = FirstBench.Run(new FirstBenchOptions(path, firstDocs, firstDocTokens, parse.GetValue(queryTokens), parse.GetValue(longDocs),
+                        parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), batches, parse.GetValue(noGenerate)), progress);
+                    if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(firstReport, ReportJson));
+                    else firstReport.Print(output.Out);
                     return ExitCodes.Success;
                 }
                 var report = PointwiseBench.Run(new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),

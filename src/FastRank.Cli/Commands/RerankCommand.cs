@@ -22,7 +22,7 @@ internal static class RerankCommand
         var offline = CliModels.Offline();
         var query = new Option<string>("--query", "-q") { Description = "The query", Required = true };
         var docs = new Option<string>("--docs", "-d") { Description = "Documents: a .jsonl file ({\"text\", \"id\"?} per line), a text file (one per line), or - for stdin", Required = true };
-        var method = new Option<RerankMethod>("--method") { Description = "Ranking method", DefaultValueFactory = _ => RerankMethod.Pointwise };
+        var method = new Option<RerankMethod>("--method") { Description = "Ranking method (pointwise, first, listwise-generate)", DefaultValueFactory = _ => RerankMethod.Pointwise, CustomParser = MethodNames.Parse };
         var topN = new Option<int?>("--top-n", "-n") { Description = "Return only the N best documents" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
         var instruction = new Option<string?>("--instruction") { Description = "Pointwise instruction" };
@@ -32,12 +32,14 @@ internal static class RerankCommand
         var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
         var icr = IcrCliOptions.Create();
+        var first = FirstCliOptions.Create();
 
         var cmd = new Command("rerank", "Rank documents by relevance to a query")
         {
             model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers, use, cacheDir, offline,
         };
         icr.AddTo(cmd);
+        first.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             bool verbose = parse.GetValue(Cli.Verbose);
@@ -56,6 +58,7 @@ internal static class RerankCommand
                 ParallelSequences = parse.GetValue(parallel),
                 GpuLayers = parse.GetValue(gpuLayers),
                 Icr = icr.Read(parse),
+                First = first.Read(parse),
                 LoggerFactory = loggerFactory,
             };
             // Every --model becomes a name in a pool; the selected ones rank in turn (each downloaded first if needed).
@@ -152,7 +155,7 @@ internal static class RerankCommand
         {
             j.WriteStartObject();
             j.WriteString("model", result.Model);
-            j.WriteString("method", result.Method.ToString().ToLowerInvariant());
+            j.WriteString("method", MethodNames.Name(result.Method));
             j.WriteStartArray("results");
             foreach (var r in result)
             {
@@ -195,7 +198,7 @@ internal static class RerankCommand
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(
-            $"{result.Model} ({result.Method.ToString().ToLowerInvariant()}): {input.Count} documents, {result.Usage.PromptTokens} prompt tokens " +
+            $"{result.Model} ({MethodNames.Name(result.Method)}): {input.Count} documents, {result.Usage.PromptTokens} prompt tokens " +
             $"({result.Usage.CachedTokens} from cache), {result.Usage.TruncatedDocuments} truncated; load {loadMs:F0} ms, rerank {result.Timings.TotalMs:F0} ms"));
     }
 }

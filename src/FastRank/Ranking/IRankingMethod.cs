@@ -32,6 +32,8 @@ internal static class RankingMethods
     {
         RerankMethod.Pointwise => new PointwiseMethod(model, options, logger),
         RerankMethod.Icr => new IcrMethod(model, options, logger),
+        RerankMethod.First => new FirstMethod(model, options, logger),
+        RerankMethod.ListwiseGenerate => new ListwiseGenerateMethod(model, options, logger),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown ranking method"),
     };
 

@@ -14,6 +14,12 @@ public enum RerankMethod
     /// raw score: the uncalibrated one. Options: <see cref="RerankerOptions.Icr"/>.
     /// </summary>
     Icr,
+
+    /// <summary>FIRST: listwise windows ranked by the identifier logits of the first generated token (one forward pass per window).</summary>
+    First,
+
+    /// <summary>Listwise windows ranked by generating the permutation (RankGPT / RankZephyr style); FIRST's baseline.</summary>
+    ListwiseGenerate,
 }
 
 /// <summary>One ranked document.</summary>

@@ -52,6 +52,9 @@ public sealed record RerankerOptions
     /// <summary>Options of in-context reranking (<see cref="RerankMethod.Icr"/>).</summary>
     public IcrOptions Icr { get; init; } = new();
 
+    /// <summary>Options of the listwise methods (FIRST, listwise-generate): window, stride, identifiers, passage budget, chat layout.</summary>
+    public FirstOptions First { get; init; } = new();
+
     /// <summary>Where FastRank logs (load, truncation warnings, kernel choice). Null: nowhere.</summary>
     public ILoggerFactory? LoggerFactory { get; init; }
 
@@ -65,5 +68,6 @@ public sealed record RerankerOptions
         if (KvCacheBudgetBytes < 1) throw new ArgumentOutOfRangeException(nameof(KvCacheBudgetBytes), "must be positive");
         ArgumentNullException.ThrowIfNull(Icr);
         Icr.Validate();
+        (First ?? throw new ArgumentNullException(nameof(First))).Validate();
     }
 }
