@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Text;
 using FastRank.Ranking;
 
 namespace FastRank.Cli.Commands;
@@ -63,35 +62,17 @@ internal sealed class FirstCliOptions
     }
 }
 
-/// <summary>Method names on the command line: the enum names in kebab case (<c>listwise-generate</c>), case-insensitive, dashes optional.</summary>
+/// <summary>Method names on the command line (see <see cref="RerankMethodNames"/>).</summary>
 internal static class MethodNames
 {
     public static RerankMethod Parse(ArgumentResult result)
     {
         if (result.Tokens.Count == 0) return RerankMethod.Pointwise;
         string text = result.Tokens[^1].Value;
-        if (TryParse(text, out var method)) return method;
-        result.AddError($"unknown method '{text}'; known: {string.Join(", ", Enum.GetValues<RerankMethod>().Select(Name))}");
+        if (RerankMethodNames.TryParse(text, out var method)) return method;
+        result.AddError($"unknown method '{text}'; known: {string.Join(", ", Enum.GetValues<RerankMethod>().Select(RerankMethodNames.Name))}");
         return default;
     }
 
-    public static bool TryParse(string text, out RerankMethod method)
-    {
-        method = default;
-        string compact = text.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
-        return compact.Length > 0 && !char.IsDigit(compact[0]) && Enum.TryParse(compact, ignoreCase: true, out method) && Enum.IsDefined(method);
-    }
-
-    /// <summary>The kebab-case name (<c>ListwiseGenerate</c> -> <c>listwise-generate</c>).</summary>
-    public static string Name(RerankMethod method)
-    {
-        string s = method.ToString();
-        var sb = new StringBuilder(s.Length + 4);
-        for (int i = 0; i < s.Length; i++)
-        {
-            if (char.IsUpper(s[i]) && i > 0 && char.IsLower(s[i - 1])) sb.Append('-');
-            sb.Append(char.ToLowerInvariant(s[i]));
-        }
-        return sb.ToString();
-    }
+    public static string Name(RerankMethod method) => RerankMethodNames.Name(method);
 }

@@ -37,7 +37,7 @@ public sealed record CatalogMethod
 
     /// <summary>The method as FastRank's enum, when this build knows it.</summary>
     [JsonIgnore]
-    public RerankMethod? Kind => Enum.TryParse<RerankMethod>(Method, ignoreCase: true, out var m) ? m : null;
+    public RerankMethod? Kind => RerankMethodNames.TryParse(Method, out var m) ? m : null;
 }
 
 /// <summary>One known GGUF model: where to get it and how to use it.</summary>
@@ -94,11 +94,26 @@ public sealed record CatalogEntry
         ArgumentNullException.ThrowIfNull(options);
         var chosen = method is { } m ? Methods.FirstOrDefault(x => x.Kind == m) : DefaultMethod;
         if (chosen?.Kind is not { } kind) return options;
+        var first = options.First;
+        if (kind is RerankMethod.First or RerankMethod.ListwiseGenerate)
+        {
+            // Catalog settings fill what the options leave at their defaults.
+            var defaults = new FirstOptions();
+            first = first with
+            {
+                ChatLayout = first.ChatLayout ?? chosen.ChatTemplate,
+                WindowSize = first.WindowSize == defaults.WindowSize && chosen.Window is { } w ? w : first.WindowSize,
+                Identifiers = first.Identifiers == defaults.Identifiers && Enum.TryParse<ListwiseIdentifiers>(chosen.Identifiers, ignoreCase: true, out var ids)
+                    ? ids : first.Identifiers,
+            };
+            if (first.Stride >= first.WindowSize) first = first with { Stride = Math.Max(1, first.WindowSize / 2) };
+        }
         return options with
         {
             Method = kind,
             Instruction = options.Instruction ?? (kind == RerankMethod.Pointwise ? chosen.Instruction : null),
             PromptTemplate = options.PromptTemplate ?? (kind == RerankMethod.Pointwise ? chosen.PromptTemplate : null),
+            First = first,
         };
     }
 }

@@ -82,9 +82,15 @@ internal abstract class ListwiseMethod : IRankingMethod
     public int MaxPromptTokens { get; }
 
     public ContextConfig ContextConfig(RerankerOptions options) =>
-        // Windows depend on each other, so one work slot is all a call can use.
-        new(RankingEngine.DefaultPrefixSlots + 1, RankingMethods.CellsFor(MaxPromptTokens), options.MicroBatchSize, options.MicroBatchSize,
-            Settings.FlashAttention ?? true, RankingMethods.Threads(options));
+        // Windows depend on each other, so one work slot is all a call can use; two prefix entries (the head,
+        // and head + query) are all the windows of a call share. Every stream is as long as a window.
+        new(ListwisePrefixSlots + 1, RankingMethods.CellsFor(MaxPromptTokens), options.MicroBatchSize, options.MicroBatchSize,
+            Settings.FlashAttention ?? true, RankingMethods.Threads(options))
+        {
+            PrefixSlots = ListwisePrefixSlots,
+        };
+
+    private const int ListwisePrefixSlots = 2;
 
     public MethodResult Rank(RankingEngine engine, string query, IReadOnlyList<string> documents, CancellationToken ct)
     {

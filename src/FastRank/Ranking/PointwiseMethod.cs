@@ -124,13 +124,13 @@ internal sealed class PointwiseMethod : IRankingMethod
         long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
 
         var ranked = new RankedDocument[documents.Count];
-        int reused = 0;
         long prefixTicks = 0;
+        long decodedBefore = engine.Prefixes.DecodedTokens;
         if (documents.Count > 0)
         {
-            int prefixSeq = engine.Prefixes.Acquire(_head, ct, out _, out _);
-            _ = prefixSeq;
-            prefixSeq = engine.Prefixes.Acquire(prefix, ct, out reused, out long generation);
+            // Two levels: the head (the same for every query) and head + query (the same for every document).
+            engine.Prefixes.Acquire(_head, ct, out _, out _);
+            int prefixSeq = engine.Prefixes.Acquire(prefix, ct, out _, out long generation);
             prefixTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t1;
             int yes = YesToken, no = NoToken;
             engine.DecodeSuffixes(prefixSeq, generation, prefix.Length, suffixes, (item, logits) =>
@@ -143,11 +143,12 @@ internal sealed class PointwiseMethod : IRankingMethod
 
         long promptTokens = 0;
         foreach (var s in suffixes) promptTokens += prefix.Length + s.Length;
-        int decodedPrefix = documents.Count == 0 ? 0 : prefix.Length - reused;
+        // Prefix tokens computed by this call (the head too, when it was not cached yet).
+        long decodedPrefix = engine.Prefixes.DecodedTokens - decodedBefore;
         var usage = new RerankUsage
         {
             PromptTokens = promptTokens,
-            CachedTokens = documents.Count == 0 ? 0 : (long)prefix.Length * documents.Count - decodedPrefix,
+            CachedTokens = documents.Count == 0 ? 0 : Math.Max(0, (long)prefix.Length * documents.Count - decodedPrefix),
             TruncatedDocuments = truncated,
             TruncatedQuery = queryTruncated,
             DecodeCalls = (int)(engine.Context.DecodeCalls - calls0),

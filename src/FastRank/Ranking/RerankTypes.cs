@@ -22,6 +22,32 @@ public enum RerankMethod
     ListwiseGenerate,
 }
 
+/// <summary>The names of the methods in text (CLI, JSON, catalogs): kebab case, such as <c>listwise-generate</c>.</summary>
+public static class RerankMethodNames
+{
+    /// <summary>Parses a method name: case-insensitive, dashes and underscores optional.</summary>
+    public static bool TryParse(string? text, out RerankMethod method)
+    {
+        method = default;
+        if (string.IsNullOrWhiteSpace(text)) return false;
+        string compact = text.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
+        return compact.Length > 0 && !char.IsDigit(compact[0]) && Enum.TryParse(compact, ignoreCase: true, out method) && Enum.IsDefined(method);
+    }
+
+    /// <summary>The kebab-case name (<c>ListwiseGenerate</c> gives <c>listwise-generate</c>).</summary>
+    public static string Name(RerankMethod method)
+    {
+        string s = method.ToString();
+        var sb = new System.Text.StringBuilder(s.Length + 4);
+        for (int i = 0; i < s.Length; i++)
+        {
+            if (char.IsUpper(s[i]) && i > 0 && char.IsLower(s[i - 1])) sb.Append('-');
+            sb.Append(char.ToLowerInvariant(s[i]));
+        }
+        return sb.ToString();
+    }
+}
+
 /// <summary>One ranked document.</summary>
 /// <param name="Index">Position of the document in the input list.</param>
 /// <param name="Score">The method's score (pointwise: P(yes), in [0, 1]); higher is more relevant.</param>

@@ -30,7 +30,7 @@ public class FirstCliTests
     [InlineData("pointwise", RerankMethod.Pointwise)]
     public void MethodNames_AreParsed(string text, RerankMethod expected)
     {
-        Assert.True(Cli.Commands.MethodNames.TryParse(text, out var method));
+        Assert.True(RerankMethodNames.TryParse(text, out var method));
         Assert.Equal(expected, method);
     }
 
@@ -39,8 +39,8 @@ public class FirstCliTests
     {
         Assert.Equal("listwise-generate", Cli.Commands.MethodNames.Name(RerankMethod.ListwiseGenerate));
         Assert.Equal("first", Cli.Commands.MethodNames.Name(RerankMethod.First));
-        Assert.False(Cli.Commands.MethodNames.TryParse("7", out _));
-        Assert.False(Cli.Commands.MethodNames.TryParse("nonsense", out _));
+        Assert.False(RerankMethodNames.TryParse("7", out _));
+        Assert.False(RerankMethodNames.TryParse("nonsense", out _));
     }
 
     [Theory]

@@ -60,6 +60,22 @@ public sealed class CatalogTests
     }
 
     [Fact]
+    public void ListwiseSettingsOfTheCatalogReachFirstOptions()
+    {
+        Assert.True(ModelCatalog.Builtin.TryGet("llama-3.2-1b-instruct", out var entry));
+        var options = entry.ApplyTo(new RerankerOptions());
+        Assert.Equal(RerankMethod.First, options.Method);
+        Assert.Equal("llama3", options.First.ChatLayout);
+        Assert.Equal(ListwiseIdentifiers.Letters, options.First.Identifiers);
+        Assert.Equal(20, options.First.WindowSize);
+        // The caller's own layout wins over the catalog's.
+        var mine = entry.ApplyTo(new RerankerOptions { First = new FirstOptions { ChatLayout = "chatml" } });
+        Assert.Equal("chatml", mine.First.ChatLayout);
+        Assert.True(RerankMethodNames.TryParse("listwise-generate", out var m) && m == RerankMethod.ListwiseGenerate);
+        Assert.Equal("listwise-generate", RerankMethodNames.Name(RerankMethod.ListwiseGenerate));
+    }
+
+    [Fact]
     public void UserCatalogFile_IsReadFromThePathGiven()
     {
         string path = TestModels.TempPath("catalog.json");
