@@ -26,6 +26,15 @@ internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int Ba
     /// entries. A method that manages its sequences itself (ICR) asks for none.
     /// </summary>
     public int PrefixSlots { get; init; } = 3;
+
+    /// <summary>
+    /// Fewest tokens of one sequence in a micro-batch for which llama.cpp's CPU kernels take the same path
+    /// as for a whole prompt: with flash attention on, runs of 64 rows or more take the tiled kernel (f32 Q,
+    /// 64-cell KV tiles) and shorter ones the per-row kernel (Q rounded to f16); with it off, only a lone
+    /// token takes other matrix kernels. Planning every run at this length or more keeps results identical
+    /// to a lone decode of the prompt.
+    /// </summary>
+    public int MinimumRun => FlashAttention ? 64 : 2;
 }
 
 /// <summary>

@@ -74,9 +74,10 @@ internal sealed class PrefixCache
             }
         }
 
-        // Never continue with a single token: llama.cpp evaluates a one-token micro-batch on other
-        // kernels, and the prefix must be bit-identical to a lone decode (see SequenceBatcher).
-        if (bestLen > 0 && tokens.Length - bestLen == 1) bestLen--;
+        // Never continue with fewer tokens than a run: llama.cpp evaluates short runs on other kernels,
+        // and the prefix must equal a lone decode (see SequenceBatcher). Decode some shared tokens again instead.
+        int minRun = _ctx.Config.MinimumRun;
+        if (bestLen > 0 && tokens.Length - bestLen < minRun) bestLen = Math.Max(0, tokens.Length - minRun);
         if (bestLen < MinimumReuse) best = null;
         Entry target = PickVictim(exclude: best);
         target.Tokens = null;
@@ -102,6 +103,14 @@ internal sealed class PrefixCache
         DecodedTokens += rest.Length;
         generation = target.Generation;
         return target.Seq;
+    }
+
+    /// <summary>The tokens held by the entry in sequence <paramref name="seq"/>, or null when it holds none.</summary>
+    public int[]? TokensOf(int seq)
+    {
+        foreach (var e in _entries)
+            if (e.Seq == seq) return e.Tokens;
+        return null;
     }
 
     /// <summary>Forgets every entry (for example after a failed decode left the cache in doubt).</summary>

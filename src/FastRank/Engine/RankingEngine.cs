@@ -68,6 +68,9 @@ internal sealed class RankingEngine : IDisposable
         Array.Sort(order, (a, b) => suffixes[b].Length != suffixes[a].Length ? suffixes[b].Length.CompareTo(suffixes[a].Length) : a.CompareTo(b));
         int waves = (n + slots - 1) / slots;
         int waveSize = (n + waves - 1) / waves;
+        // A suffix shorter than a run re-decodes the end of the prefix with it (see SequenceBatcher).
+        int minRun = Context.Config.MinimumRun;
+        int[]? prefixTokens = _prefixes?.TokensOf(prefixSeq);
         var jobs = new List<DecodeJob>(waveSize);
         try
         {
@@ -78,18 +81,25 @@ internal sealed class RankingEngine : IDisposable
                 for (int k = 0; k < count; k++)
                 {
                     int seq = PrefixSlots + k;
+                    int item = order[start + k];
+                    int[] suffix = suffixes[item];
+                    // A prefix shorter than a run was itself decoded as a short run: decode it again, whole.
+                    int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
+                        : prefixLength < minRun ? prefixLength
+                        : suffix.Length < minRun ? minRun - suffix.Length : 0;
                     if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
                     {
-                        Context.Truncate(seq, prefixLength);
+                        Context.Truncate(seq, prefixLength - back);
                     }
                     else
                     {
                         Context.CopyAll(prefixSeq, seq);
+                        if (back > 0) Context.Truncate(seq, prefixLength - back);
                         _slotGeneration[k] = prefixGeneration;
                         _slotPrefixLength[k] = prefixLength;
                     }
-                    int item = order[start + k];
-                    jobs.Add(new DecodeJob(seq, prefixLength, suffixes[item], item, true));
+                    int[] tokens = back == 0 ? suffix : [.. prefixTokens.AsSpan(prefixLength - back), .. suffix];
+                    jobs.Add(new DecodeJob(seq, prefixLength - back, tokens, item, true));
                 }
                 SequenceBatcher.Run(Context, jobs, readout, ct);
             }

@@ -14,12 +14,15 @@ internal delegate void LogitsReadout(int tag, ReadOnlySpan<float> logits);
 /// that llama.cpp evaluates as given, and asks for logits only where they are read.
 /// <para>
 /// With one KV stream per sequence llama.cpp evaluates a micro-batch as equal-length runs of
-/// consecutive sequence ids. Its CPU kernels take a different path for a run of a single token,
-/// which moves results (a yes-no logit by up to 0.2 on a q8_0 model), so a sequence's score would
-/// depend on its neighbours' lengths. Every call therefore holds a consecutive range of sequences,
-/// each contributing the same number <c>t</c> of tokens with <c>t</c> of at least 2, and no sequence is
-/// ever left with exactly one token to go. Under that rule a document's score is bit-identical to a
-/// lone decode of its prompt, whatever the waves, the batch size or the other documents.
+/// consecutive sequence ids. Its CPU kernels take different paths for short runs (flash attention:
+/// fewer than 64 rows; otherwise a single token), which moves results (a yes-no logit by up to 0.4 on
+/// a q8_0 model), so a sequence's score would depend on its neighbours' lengths. Every call therefore
+/// holds a consecutive range of sequences, each contributing the same number <c>t</c> of tokens with
+/// <c>t</c> at least the context's <see cref="ContextConfig.MinimumRun"/>, and no sequence is ever left
+/// with fewer than that to go. Under that rule a document's score is identical to a lone decode of its
+/// prompt, whatever the waves, the batch size or the other documents. Jobs shorter than the run length
+/// are evaluated whole (callers back off into cached tokens to avoid them, see
+/// <see cref="RankingEngine.DecodeSuffixes"/> and <see cref="PrefixCache"/>).
 /// </para>
 /// </summary>
 internal static class SequenceBatcher
@@ -30,6 +33,7 @@ internal static class SequenceBatcher
         int n = jobs.Count;
         if (n == 0) return;
         int cap = Math.Min(ctx.Config.MicroBatchSize, ctx.Config.BatchSize);
+        int minRun = Math.Min(ctx.Config.MinimumRun, cap);
         // Order by sequence id: ranges of consecutive ids are what a micro-batch may hold.
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
@@ -47,7 +51,7 @@ internal static class SequenceBatcher
         Span<(int Tag, int Index)> pending = n <= 128 ? stackalloc (int, int)[n] : new (int, int)[n];
         while (true)
         {
-            if (!Plan(jobs, order, remaining, cap, out int first, out int last, out int t)) break;
+            if (!Plan(jobs, order, remaining, cap, minRun, out int first, out int last, out int t)) break;
             ctx.BatchClear();
             int npending = 0;
             for (int k = first; k <= last; k++)
@@ -75,29 +79,31 @@ internal static class SequenceBatcher
     /// <summary>
     /// Picks the next micro-batch: the range [first, last] of jobs (consecutive in sequence id, all with
     /// tokens left) and the per-sequence token count t that maximize the tokens evaluated, under
-    /// range size x t &lt;= cap, 2 &lt;= t &lt;= every remainder in the range, and no remainder left at 1.
-    /// A job of a single token in total is the one case evaluated alone with t = 1 (a lone decode does the same).
+    /// range size x t &lt;= cap, minRun &lt;= t &lt;= every remainder in the range, and no remainder left
+    /// below minRun. A job shorter than minRun in total is evaluated whole, alone (a lone decode of a
+    /// prompt that short takes the same short path).
     /// </summary>
-    private static bool Plan(IReadOnlyList<DecodeJob> jobs, int[] order, int[] remaining, int cap, out int first, out int last, out int t)
+    private static bool Plan(IReadOnlyList<DecodeJob> jobs, int[] order, int[] remaining, int cap, int minRun,
+        out int first, out int last, out int t)
     {
         first = last = t = -1;
         int best = 0;
         int n = remaining.Length;
         for (int a = 0; a < n; a++)
         {
-            if (remaining[a] == 0) continue;
+            if (remaining[a] < minRun) continue;
             int min = int.MaxValue;
             for (int b = a; b < n; b++)
             {
-                if (remaining[b] == 0) break;
+                if (remaining[b] < minRun) break;
                 if (b > a && jobs[order[b]].Seq != jobs[order[b - 1]].Seq + 1) break;
                 int size = b - a + 1;
-                if (size * 2 > cap) break;
+                if (size * minRun > cap) break;
                 min = Math.Min(min, remaining[b]);
                 int hi = Math.Min(min, cap / size);
-                for (int c = hi; c >= 2 && c * size > best; c--)
+                for (int c = hi; c >= minRun && c * size > best; c--)
                 {
-                    if (Valid(remaining, a, b, c))
+                    if (Valid(remaining, a, b, c, minRun))
                     {
                         best = c * size;
                         first = a;
@@ -111,20 +117,24 @@ internal static class SequenceBatcher
         if (best > 0) return true;
         for (int a = 0; a < n; a++)
         {
-            if (remaining[a] == 1)
+            if (remaining[a] > 0)
             {
+                // Shorter than a run (or, in a micro-batch smaller than two runs, whatever fits).
                 first = last = a;
-                t = 1;
+                t = Math.Min(remaining[a], cap);
                 return true;
             }
         }
         return false;
     }
 
-    private static bool Valid(int[] remaining, int a, int b, int c)
+    private static bool Valid(int[] remaining, int a, int b, int c, int minRun)
     {
         for (int k = a; k <= b; k++)
-            if (remaining[k] - c == 1) return false;
+        {
+            int left = remaining[k] - c;
+            if (left != 0 && left < minRun) return false;
+        }
         return true;
     }
 }

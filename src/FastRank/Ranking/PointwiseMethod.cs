@@ -129,7 +129,8 @@ internal sealed class PointwiseMethod : IRankingMethod
         if (documents.Count > 0)
         {
             // Two levels: the head (the same for every query) and head + query (the same for every document).
-            engine.Prefixes.Acquire(_head, ct, out _, out _);
+            // A head shorter than a micro-batch run is not worth an entry of its own (SequenceBatcher).
+            if (_head.Length >= engine.Context.Config.MinimumRun) engine.Prefixes.Acquire(_head, ct, out _, out _);
             int prefixSeq = engine.Prefixes.Acquire(prefix, ct, out _, out long generation);
             prefixTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t1;
             int yes = YesToken, no = NoToken;

@@ -10,7 +10,7 @@ namespace FastRank.Tests.Ranking;
 /// </summary>
 internal static class LoneDecode
 {
-    public static float[] LastLogits(string modelPath, LLamaWeights weights, int[] prompt)
+    public static float[] LastLogits(string modelPath, LLamaWeights weights, int[] prompt, bool flashAttention = true)
     {
         uint cells = (uint)((prompt.Length + 255) / 256 * 256);
         var p = new ModelParams(modelPath)
@@ -20,7 +20,7 @@ internal static class LoneDecode
             UBatchSize = cells,
             Threads = Environment.ProcessorCount,
             BatchThreads = Environment.ProcessorCount,
-            FlashAttention = false,
+            FlashAttention = flashAttention,
         };
         using var ctx = weights.CreateContext(p);
         var batch = new LLamaBatch();
