@@ -55,10 +55,8 @@ public sealed record FirstOptions
     /// <summary>
     /// Flash attention for the listwise contexts; null: on. A window is one long sequence, where flash
     /// attention's speed counts most (measured on the small synthetic model: a 2,300-token window's
-    /// prefill took 1.3x to 1.8x as long without it). With it on, llama.cpp's CPU kernel gives logits that
-    /// depend slightly on batch shapes: an identifier logit moved by up to 0.15 against a lone decode of
-    /// the same prompt (spread of the window's logits: 11), so only orders of logits that close can
-    /// differ. Off (false), every window's logits are identical to a lone decode of its prompt.
+    /// prefill took 1.3x to 1.8x as long without it). Either way a window's logits equal a lone decode of
+    /// its prompt (the engine plans micro-batch runs of at least 64 tokens, see SequenceBatcher).
     /// <see cref="RerankerOptions.FlashAttention"/> applies to the pointwise method only.
     /// </summary>
     public bool? FlashAttention { get; init; }
