@@ -34,6 +34,46 @@ internal static class Baselines
     }
 
     /// <summary>
+    /// The floor with llama.cpp splitting the batches itself: each wave of <paramref name="inFlight"/>
+    /// suffixes goes to llama_decode in as few calls as the context's batch size allows, and llama.cpp cuts
+    /// them into micro-batches as it likes (no exactness rules).
+    /// </summary>
+    public static void FloorUnplanned(InferenceContext ctx, int[] prefix, IReadOnlyList<int[]> suffixes, int inFlight, CancellationToken ct)
+    {
+        ctx.ClearAll();
+        AddAndDecode(ctx, [(0, prefix)], ct);
+        for (int start = 0; start < suffixes.Count; start += inFlight)
+        {
+            int count = Math.Min(inFlight, suffixes.Count - start);
+            var wave = new (int Seq, int[] Tokens)[count];
+            for (int k = 0; k < count; k++)
+            {
+                ctx.Clear(1 + k);
+                wave[k] = (1 + k, suffixes[start + k]);
+            }
+            AddAndDecode(ctx, wave, ct);
+        }
+    }
+
+    private static void AddAndDecode(InferenceContext ctx, (int Seq, int[] Tokens)[] items, CancellationToken ct)
+    {
+        ctx.BatchClear();
+        foreach (var (seq, tokens) in items)
+        {
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                if (ctx.BatchFree == 0)
+                {
+                    ctx.Decode(ct);
+                    ctx.BatchClear();
+                }
+                ctx.BatchAdd(tokens[i], i, seq, false);
+            }
+        }
+        ctx.Decode(ct);
+    }
+
+    /// <summary>
     /// Each document's whole prompt (prefix + suffix) decoded alone in a one-sequence context, the KV cache
     /// cleared in between; returns the yes-minus-no logit difference of every document.
     /// </summary>

@@ -40,7 +40,7 @@ public sealed record RerankerOptions
     /// Most tokens per llama_decode call (one micro-batch, n_batch = n_ubatch). Each sequence contributes
     /// runs of at least 64 tokens with flash attention on, so this bounds how many documents share a micro-batch.
     /// </summary>
-    public int MicroBatchSize { get; init; } = 1024;
+    public int MicroBatchSize { get; init; } = 512;
 
     /// <summary>
     /// Flash attention (on by default, the faster kernel on the CPU). llama.cpp's CPU flash-attention kernel
