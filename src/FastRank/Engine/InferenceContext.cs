@@ -75,6 +75,10 @@ internal sealed unsafe class InferenceContext : IDisposable
             KVUnified = false,
         };
         mp.ToLlamaContextParams(out LLamaContextParams cp);
+        // Token logits, never pooled embeddings: llama.cpp's converter marks Qwen3-Reranker GGUFs pooling RANK,
+        // which would otherwise turn the context into an embedding context without per-token logits.
+        cp.llama_pooling_type = LLamaPoolingType.None;
+        cp.embeddings = false;
         cp.cb_eval = config.EvalCallback;
         cp.cb_eval_user_data = config.EvalUserData;
         cp.no_perf = true;
