@@ -151,29 +151,8 @@ internal static class FirstBench
                 // A query that shares nothing with the cached ones but the head (the cache would otherwise
                 // serve the common start of the bench's queries, which differ only in their last word).
                 string query = $"{Synthetic.SyntheticText.Words[200 + rep]} {queries[o.Warmup + o.Repetitions + rep]}";
-                var call = first.Prompt.Build(query, longDocs, first.PassageBudget, options.MaxQueryTokens);
-                int w = Math.Min(window, longDocs.Length);
-                int[] head = call.Head(w);
-                longPrefix = call.Prefix(w).Length;
-                int[] queryPart = call.Prefix(w)[head.Length..];
-                // The floor's tokens: the query part once, then each window's suffix; which tokens those are
-                // does not depend on the final order, so the windows are walked with the identity.
-                var jobs = new List<(int, int[])> { (head.Length, queryPart) };
-                ListwiseWindows.Run(longDocs.Length, window, first.Settings.Stride, (_, items, perm) =>
-                {
-                    if (items.Length == w)
-                    {
-                        jobs.Add((head.Length + queryPart.Length, call.WindowSuffix(items)));
-                    }
-                    else
-                    {
-                        // A shorter top window has its own prefix: decode it from where it leaves the head.
-                        int[] own = call.Prefix(items.Length);
-                        int common = own.AsSpan().CommonPrefixLength(head);
-                        jobs.Add((common, [.. own[common..], .. call.WindowSuffix(items)]));
-                    }
-                    for (int k = 0; k < perm.Length; k++) perm[k] = k;
-                });
+                var (head, jobs, prefixLength) = FloorJobs(first, query, longDocs, options);
+                longPrefix = prefixLength;
                 double floorMs = Floor(floorContexts[best], head, jobs);
 
                 var engine = ranker.Engine(RerankMethod.First);
@@ -217,6 +196,40 @@ internal static class FirstBench
             config.CellsPerSequence, o.Repetitions, MachineInfo.Current().ToString());
     }
 
+    /// <summary>
+    /// The floor's work for FIRST on <paramref name="docs"/>: the head (served by the prefix cache, decoded
+    /// untimed), then the query part once, then each window's suffix on top of the window's prefix. Which tokens
+    /// those are does not depend on the final order, so the windows are walked with the identity.
+    /// Returns the head, the jobs and the prefix length of a full window.
+    /// </summary>
+    internal static (int[] Head, List<(int Keep, int[] Tokens)> Jobs, int PrefixLength) FloorJobs(
+        FirstMethod first, string query, IReadOnlyList<string> docs, RerankerOptions options)
+    {
+        int window = first.Settings.WindowSize;
+        var call = first.Prompt.Build(query, docs, first.PassageBudget, options.MaxQueryTokens);
+        int w = Math.Min(window, docs.Count);
+        int[] head = call.Head(w);
+        int[] prefix = call.Prefix(w);
+        int[] queryPart = prefix[head.Length..];
+        var jobs = new List<(int, int[])> { (head.Length, queryPart) };
+        ListwiseWindows.Run(docs.Count, window, first.Settings.Stride, (_, items, perm) =>
+        {
+            if (items.Length == w)
+            {
+                jobs.Add((head.Length + queryPart.Length, call.WindowSuffix(items)));
+            }
+            else
+            {
+                // A shorter top window has its own prefix: decode it from where it leaves the head.
+                int[] own = call.Prefix(items.Length);
+                int common = own.AsSpan().CommonPrefixLength(head);
+                jobs.Add((common, [.. own[common..], .. call.WindowSuffix(items)]));
+            }
+            for (int k = 0; k < perm.Length; k++) perm[k] = k;
+        });
+        return (head, jobs, prefix.Length);
+    }
+
     private static int BestSetting(List<double>[] bySetting)
     {
         int best = 0;
@@ -229,7 +242,7 @@ internal static class FirstBench
     /// Decodes <paramref name="head"/> (untimed: the prefix cache holds it), then, timed, each job's tokens
     /// on the same sequence cut back to the job's starting position, with no logits. Returns the timed milliseconds.
     /// </summary>
-    private static double Floor(InferenceContext ctx, int[] head, IReadOnlyList<(int Keep, int[] Tokens)> jobs)
+    internal static double Floor(InferenceContext ctx, int[] head, IReadOnlyList<(int Keep, int[] Tokens)> jobs)
     {
         ctx.ClearAll();
         SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, head, 0, false)], null, default);

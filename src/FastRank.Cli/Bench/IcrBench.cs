@@ -14,7 +14,11 @@ namespace FastRank.Cli.Bench;
 /// <param name="Warmup">Untimed repetitions first.</param>
 /// <param name="Threads">llama.cpp threads (0: every core).</param>
 /// <param name="MaxContextTokens">ICR's context; 0 sizes it to hold the whole list in one prompt.</param>
-internal sealed record IcrBenchOptions(string ModelPath, int Documents, int DocumentTokens, int Repetitions, int Warmup, int Threads, int MaxContextTokens);
+internal sealed record IcrBenchOptions(string ModelPath, int Documents, int DocumentTokens, int Repetitions, int Warmup, int Threads, int MaxContextTokens)
+{
+    /// <summary>Skip the listwise-generate baseline on the same documents.</summary>
+    public bool SkipGenerate { get; init; }
+}
 
 /// <summary>What one ICR benchmark run measured. Ratios are medians (min, max) of per-repetition ratios.</summary>
 internal sealed record IcrBenchReport(
@@ -28,7 +32,9 @@ internal sealed record IcrBenchReport(
     double WarmOverFloor, double WarmOverFloorMin, double WarmOverFloorMax,
     double CpuRatioToFloor, double CpuRatioToFloorMin, double CpuRatioToFloorMax,
     double CpuCalibratedOverUncalibrated, double CpuCalibratedOverUncalibratedMin, double CpuCalibratedOverUncalibratedMax,
-    double PeakRssMb, double ModelMb, double KvMb, int Repetitions, string Machine)
+    double PeakRssMb, double ModelMb, double KvMb, int Repetitions, string Machine,
+    double GenerateMs = double.NaN, double RatioToGenerate = double.NaN, double RatioToGenerateMin = double.NaN, double RatioToGenerateMax = double.NaN,
+    double GeneratedTokensPerWindow = double.NaN)
 {
     public void Print(TextWriter w)
     {
@@ -44,6 +50,8 @@ internal sealed record IcrBenchReport(
         w.WriteLine(string.Create(c, $"  query passes, readout on / off {ReadoutCost:F3} (min {ReadoutCostMin:F3}, max {ReadoutCostMax:F3}); off: {QueryPassesNoReadoutMs:F1} ms"));
         w.WriteLine(string.Create(c, $"  cached documents / floor    {WarmOverFloor:F3} (min {WarmOverFloorMin:F3}, max {WarmOverFloorMax:F3})"));
         w.WriteLine(string.Create(c, $"  process CPU time: icr / floor {CpuRatioToFloor:F3} (min {CpuRatioToFloorMin:F3}, max {CpuRatioToFloorMax:F3}), calibrated / uncalibrated {CpuCalibratedOverUncalibrated:F3} (min {CpuCalibratedOverUncalibratedMin:F3}, max {CpuCalibratedOverUncalibratedMax:F3})"));
+        if (!double.IsNaN(GenerateMs))
+            w.WriteLine(string.Create(c, $"  listwise-generate {GenerateMs,9:F1} ms ({GeneratedTokensPerWindow:F1} tokens generated per window); icr / listwise-generate {RatioToGenerate:F3} (min {RatioToGenerateMin:F3}, max {RatioToGenerateMax:F3}); target <= 0.4"));
         w.WriteLine(string.Create(c, $"  peak RSS {PeakRssMb:F0} MB; model {ModelMb:F0} MB, ICR KV {KvMb:F0} MB"));
         w.WriteLine($"  machine: {Machine}");
     }
@@ -102,17 +110,30 @@ internal static class IcrBench
         var rWarm = new List<double>();
         var rCpuFloor = new List<double>();
         var rCpuCal = new List<double>();
+        var genMs = new List<double>();
+        var rGen = new List<double>();
+        long generated = 0, generateWindows = 0;
+        var gen = (ListwiseGenerateMethod)ranker.Method(RerankMethod.ListwiseGenerate);
+        int contenders = o.SkipGenerate ? 4 : 5;
         for (int rep = 0; rep < o.Warmup + o.Repetitions; rep++)
         {
             bool timed = rep >= o.Warmup;
             string query = queries[2 * rep], second = queries[2 * rep + 1];
             var repPrompt = icr.BuildPrompt(query, docs);
-            double floor = 0, full = 0, uncal = 0, warm = 0, prefix = 0, pass = 0, passOff = 0, floorCpu = 0, fullCpu = 0, uncalCpu = 0;
-            // Four measurements, the order rotating with the repetition so that none always runs first.
-            for (int k = 0; k < 4; k++)
+            double floor = 0, full = 0, uncal = 0, warm = 0, prefix = 0, pass = 0, passOff = 0, floorCpu = 0, fullCpu = 0, uncalCpu = 0, generate = double.NaN;
+            // Four (five with listwise-generate) measurements, the order rotating with the repetition so that none always runs first.
+            for (int k = 0; k < contenders; k++)
             {
-                switch ((k + rep) % 4)
+                switch ((k + rep) % contenders)
                 {
+                    case 4:
+                        (generate, _) = Time(() => ranker.Rerank(query, docs, RerankMethod.ListwiseGenerate));
+                        if (timed)
+                        {
+                            generated += gen.LastWindowStats.GeneratedTokens;
+                            generateWindows += gen.LastWindowStats.Windows;
+                        }
+                        break;
                     case 0:
                         (floor, floorCpu) = Time(() =>
                         {
@@ -137,7 +158,7 @@ internal static class IcrBench
                         icrPlain.ForgetDocuments();
                         (_, uncalCpu) = Time(() => uncal = plain.Rerank(query, docs).Timings.TotalMs);
                         break;
-                    default:
+                    case 3:
                         icr.ForgetDocuments();
                         icr.Capture.ReadoutEnabled = false;
                         try { passOff = ranker.Rerank(query, docs).Timings.ScoreMs; }
@@ -146,7 +167,7 @@ internal static class IcrBench
                 }
             }
             progress?.Invoke(string.Create(CultureInfo.InvariantCulture,
-                $"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: icr {full:F0} ms (documents {prefix:F0}, query passes {pass:F0}, readout off {passOff:F0}; CPU {fullCpu:F0}), uncalibrated {uncal:F0} ms (CPU {uncalCpu:F0}), cached {warm:F0} ms, floor {floor:F0} ms (CPU {floorCpu:F0})"));
+                $"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: icr {full:F0} ms (documents {prefix:F0}, query passes {pass:F0}, readout off {passOff:F0}; CPU {fullCpu:F0}), uncalibrated {uncal:F0} ms (CPU {uncalCpu:F0}), cached {warm:F0} ms, floor {floor:F0} ms (CPU {floorCpu:F0}), listwise-generate {generate:F0} ms"));
             if (!timed) continue;
             icrMs.Add(full);
             plainMs.Add(uncal);
@@ -162,6 +183,11 @@ internal static class IcrBench
             rWarm.Add(warm / floor);
             rCpuFloor.Add(fullCpu / floorCpu);
             rCpuCal.Add(fullCpu / uncalCpu);
+            if (!double.IsNaN(generate))
+            {
+                genMs.Add(generate);
+                rGen.Add(full / generate);
+            }
         }
 
         double peakMb;
@@ -182,6 +208,7 @@ internal static class IcrBench
         var im = Stat.Of(icrMs);
         var cf = Stat.Of(rCpuFloor);
         var cc = Stat.Of(rCpuCal);
+        var rg = Stat.Of(rGen);
         return new IcrBenchReport(
             "icr", o.Documents, (int)Math.Round(docs.Average(d => model.TokenizeText(" " + d).Length)), promptTokens, prompt.QuerySuffix.Length,
             prompt.Chunks.Length, icr.Cells, ubatch, threads,
@@ -189,7 +216,8 @@ internal static class IcrBench
             Stat.Of(prefixMs).Median, Stat.Of(passMs).Median, Stat.Of(passOffMs).Median,
             f.Median, f.Min, f.Max, cal.Median, cal.Min, cal.Max, pl.Median, pl.Min, pl.Max, ro.Median, ro.Min, ro.Max, wm.Median, wm.Min, wm.Max,
             cf.Median, cf.Min, cf.Max, cc.Median, cc.Min, cc.Max,
-            peakMb, new FileInfo(o.ModelPath).Length / 1e6, kvMb, o.Repetitions, MachineInfo.Current().ToString());
+            peakMb, new FileInfo(o.ModelPath).Length / 1e6, kvMb, o.Repetitions, MachineInfo.Current().ToString(),
+            Stat.Of(genMs).Median, rg.Median, rg.Min, rg.Max, generateWindows == 0 ? double.NaN : (double)generated / generateWindows);
     }
 
     /// <summary>Wall-clock and process CPU milliseconds of <paramref name="a"/>.</summary>

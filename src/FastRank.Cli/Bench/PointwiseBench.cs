@@ -10,7 +10,11 @@ namespace FastRank.Cli.Bench;
 /// <summary>Settings of a pointwise benchmark run.</summary>
 internal sealed record PointwiseBenchOptions(
     string ModelPath, int Documents, int DocumentTokens, int PrefixTokens, int Repetitions, int Warmup, int Threads, int Parallel,
-    IReadOnlyList<int> FloorInFlight, bool SkipNaive);
+    IReadOnlyList<int> FloorInFlight, bool SkipNaive)
+{
+    /// <summary>LLamaReranker context sizes tried (the fastest counts); empty: LLamaReranker is not measured.</summary>
+    public IReadOnlyList<int> LlamaSharpContexts { get; init; } = [];
+}
 
 /// <summary>What one pointwise benchmark run measured. Ratios are medians over repetitions of per-repetition ratios.</summary>
 internal sealed record PointwiseBenchReport(
@@ -19,7 +23,13 @@ internal sealed record PointwiseBenchReport(
     double RatioToFloor, double RatioToFloorMin, double RatioToFloorMax,
     double SpeedupVsNaive, double SpeedupVsNaiveMin, double SpeedupVsNaiveMax, double NaiveTarget,
     double TokensPerSecond, double PeakRssMb, double ModelMb, double KvMb, double MemoryBudgetMb, int ParallelSequences,
-    double MaxScoreDiffVsNaive, int Repetitions, string Machine);
+    double MaxScoreDiffVsNaive, int Repetitions, string Machine,
+    [property: JsonPropertyName("llamasharp_ms")] double LlamaSharpMs = double.NaN,
+    [property: JsonPropertyName("speedup_vs_llamasharp")] double SpeedupVsLlamaSharp = double.NaN,
+    [property: JsonPropertyName("speedup_vs_llamasharp_min")] double SpeedupVsLlamaSharpMin = double.NaN,
+    [property: JsonPropertyName("speedup_vs_llamasharp_max")] double SpeedupVsLlamaSharpMax = double.NaN,
+    [property: JsonPropertyName("llamasharp_tokens")] long LlamaSharpTokens = 0,
+    [property: JsonPropertyName("llamasharp_setting")] string LlamaSharpSetting = "");
 
 /// <summary>One way of computing the floor's tokens.</summary>
 /// <param name="InFlight">Sequences decoded together.</param>
@@ -99,9 +109,46 @@ internal static class PointwiseBench
         using var naiveCtx = o.SkipNaive ? null : new InferenceContext(model,
             new ContextConfig(1, cells, Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), rerankOptions.FlashAttention, threads));
 
+        // LLamaSharp's own reranker on the same query and documents (its own prompt format), where the model has a rank head.
+        LlamaSharpRerankerBaseline? llamaSharp = null;
+        string llamaSharpSetting = "";
+        if (o.LlamaSharpContexts.Count > 0)
+        {
+            if (LlamaSharpRerankerBaseline.Unsupported(model.Header) is { } why)
+            {
+                llamaSharpSetting = $"not run: {why}";
+                progress?.Invoke($"LLamaReranker {llamaSharpSetting}");
+            }
+            else
+            {
+                int longest = LlamaSharpRerankerBaseline.LongestInput(model, queries[0], docs);
+                double bestMs = double.MaxValue;
+                foreach (int size in o.LlamaSharpContexts.Distinct())
+                {
+                    var r = LlamaSharpRerankerBaseline.Create(model, size, longest, docs.Length, threads);
+                    double ms = Time(() => r.Score(queries[0], docs));
+                    progress?.Invoke($"LLamaReranker context {r.ContextSize}: {ms:F0} ms");
+                    if (ms < bestMs)
+                    {
+                        llamaSharp?.Dispose();
+                        llamaSharp = r;
+                        bestMs = ms;
+                    }
+                    else
+                    {
+                        r.Dispose();
+                    }
+                }
+                llamaSharpSetting = llamaSharp!.ToString();
+            }
+        }
+        long llamaSharpTokens = llamaSharp?.Tokens(queries[0], docs) ?? 0;
+
         var fast = new List<double>();
         var floor = new List<double>();
         var naive = new List<double>();
+        var sharp = new List<double>();
+        var ratioSharp = new List<double>();
         var ratioFloor = new List<double>();
         var ratioNaive = new List<double>();
         double maxDiff = 0;
@@ -109,7 +156,7 @@ internal static class PointwiseBench
         {
             bool timed = rep >= o.Warmup;
             var prompt = prompts[rep];
-            double floorMs = 0, fastMs = 0, naiveMs = double.NaN;
+            double floorMs = 0, fastMs = 0, naiveMs = double.NaN, sharpMs = double.NaN;
             RerankResult? result = null;
             double[]? naiveScores = null;
             void RunFloor() => floorMs = Time(() => best.Run(floorCtx, prompt.Prefix, prompt.Suffixes));
@@ -119,12 +166,17 @@ internal static class PointwiseBench
                 if (naiveCtx is not null)
                     naiveMs = Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.YesToken, pw.NoToken, default));
             }
+            void RunSharp()
+            {
+                if (llamaSharp is not null) sharpMs = Time(() => llamaSharp.Score(queries[rep], docs));
+            }
             // Alternate the order: on a shared machine whatever runs first in a repetition fares differently.
-            if (rep % 2 == 0) { RunFloor(); RunFast(); RunNaive(); }
-            else { RunNaive(); RunFast(); RunFloor(); }
+            if (rep % 2 == 0) { RunFloor(); RunFast(); RunNaive(); RunSharp(); }
+            else { RunSharp(); RunNaive(); RunFast(); RunFloor(); }
             if (naiveScores is not null)
                 foreach (var r in result!) maxDiff = Math.Max(maxDiff, Math.Abs(r.RawScore - naiveScores[r.Index]));
-            progress?.Invoke($"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: fastrank {fastMs:F0} ms, floor {floorMs:F0} ms, naive {naiveMs:F0} ms");
+            progress?.Invoke($"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: fastrank {fastMs:F0} ms, floor {floorMs:F0} ms, naive {naiveMs:F0} ms" +
+                (llamaSharp is null ? "" : $", LLamaReranker {sharpMs:F0} ms"));
             if (!timed) continue;
             fast.Add(fastMs);
             floor.Add(floorMs);
@@ -134,7 +186,13 @@ internal static class PointwiseBench
                 naive.Add(naiveMs);
                 ratioNaive.Add(naiveMs / fastMs);
             }
+            if (!double.IsNaN(sharpMs))
+            {
+                sharp.Add(sharpMs);
+                ratioSharp.Add(sharpMs / fastMs);
+            }
         }
+        llamaSharp?.Dispose();
         naiveCtx?.Dispose();
         floorCtx.Dispose();
 
@@ -154,6 +212,7 @@ internal static class PointwiseBench
         var fs = Stat.Of(fast);
         var rf = Stat.Of(ratioFloor);
         var rn = Stat.Of(ratioNaive);
+        var rs = Stat.Of(ratioSharp);
         double kvMb = (double)ranker.Engine(RerankMethod.Pointwise).Context.Config.Sequences * ranker.Engine(RerankMethod.Pointwise).CellsPerSequence * model.KvBytesPerCell / 1e6;
         double modelMb = new FileInfo(o.ModelPath).Length / 1e6;
         return new PointwiseBenchReport(
@@ -162,7 +221,8 @@ internal static class PointwiseBench
             rf.Median, rf.Min, rf.Max, rn.Median, rn.Min, rn.Max,
             0.85 * (prefixTokens + docTokens) / docTokens,
             (prefixTokens + docTokens * o.Documents) / (fs.Median / 1000.0),
-            peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString());
+            peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString(),
+            sharp.Count > 0 ? Stat.Of(sharp).Median : double.NaN, rs.Median, rs.Min, rs.Max, llamaSharpTokens, llamaSharpSetting);
     }
 
     private static double Time(Action a)
@@ -189,6 +249,26 @@ internal static class PointwiseBench
         while (model.TokenizeText(" " + string.Join(' ', words)).Length < tokens) words.Add(SyntheticText.Sentence(random, 1).TrimEnd('.').ToLowerInvariant());
         while (words.Count > 1 && model.TokenizeText(" " + string.Join(' ', words)).Length > tokens) words.RemoveAt(words.Count - 1);
         return string.Join(' ', words);
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> queries of exactly <paramref name="tokens"/> tokens that differ in their first
+    /// word, so that no prefix cache can serve one query's tokens from another's.
+    /// </summary>
+    internal static string[] MakeDistinctQueries(LlamaModel model, int count, int tokens)
+    {
+        var random = new Random(778);
+        string stem = TextOfTokens(model, random, Math.Max(1, tokens - 1));
+        int stemLen = model.TokenizeText(" " + stem).Length;
+        var queries = new List<string>(count);
+        foreach (string w in SyntheticText.Words)
+        {
+            if (queries.Count == count) break;
+            string q = w + " " + stem;
+            if (model.TokenizeText(" " + q).Length == stemLen + 1) queries.Add(q);
+        }
+        if (queries.Count < count) throw new InvalidOperationException($"found only {queries.Count} of {count} distinct queries");
+        return [.. queries];
     }
 
     /// <summary><paramref name="count"/> distinct queries of exactly the same token length (a shared stem, a distinct last word).</summary>

@@ -96,6 +96,13 @@ public static class SyntheticModelGenerator
         w.Add("tokenizer.ggml.add_space_prefix", false);
         w.Add("tokenizer.chat_template", s.ChatTemplate);
         if (a == "qwen3") w.Add("tokenizer.chat_template.rerank", Prompts.ChatTemplates.Qwen3RerankTemplate);
+        // The rank head llama.cpp's converter writes for Qwen3 rerankers (see AddRankHead).
+        bool rankHead = a == "qwen3" && !MatchModel.Is(s) && HasRankLabels(vocab);
+        if (rankHead)
+        {
+            w.Add($"{a}.pooling_type", 4u);
+            w.Add($"{a}.classifier.output_labels", RankLabels);
+        }
 
         long e = s.EmbeddingSize, q = (long)s.Heads * s.HeadDim, kv = (long)s.KvHeads * s.HeadDim, ff = s.FeedForward, n = s.VocabSize;
         long done = 0;
@@ -144,7 +151,49 @@ public static class SyntheticModelGenerator
         }
         Ones("output_norm.weight", e);
         if (!s.TiedEmbeddings) Matrix("output.weight", e, n, InitScale(e) * 4f);
+        if (rankHead) AddRankHead(w, s, vocab, matrixType, options.Seed);
         return w;
+    }
+
+    /// <summary>The labels of the rank head, in the order of its rows.</summary>
+    private static readonly string[] RankLabels = ["yes", "no"];
+
+    private static bool HasRankLabels(SyntheticVocabulary vocab) => RankLabels.All(vocab.Tokens.Contains);
+
+    /// <summary>
+    /// <c>cls.output.weight</c> of shape [n_embd, 2]: the output head's rows (the token embeddings' rows when
+    /// they are tied) of the single tokens "yes" and "no", as llama.cpp's converter builds it for Qwen3
+    /// rerankers, so that llama.cpp's RANK pooling (and LLamaSharp's LLamaReranker) can score with it.
+    /// FastRank's contexts force pooling NONE and never read it.
+    /// </summary>
+    private static void AddRankHead(GgufWriter w, ModelShape s, SyntheticVocabulary vocab, GgmlType matrixType, int seed)
+    {
+        long e = s.EmbeddingSize;
+        (string source, float scale) = s.TiedEmbeddings ? ("token_embd.weight", 1f) : ("output.weight", InitScale(e) * 4f);
+        long[] rows = [.. RankLabels.Select(l => (long)vocab.Id(l))];
+        w.AddTensor("cls.output.weight", matrixType, [e, rows.Length], stream =>
+        {
+            // Replays the source tensor's generator up to each row (the same values, the same rounding).
+            var values = new float[e * rows.Length];
+            ulong state = Seed(seed, source);
+            long at = 0;
+            var order = Enumerable.Range(0, rows.Length).OrderBy(i => rows[i]).ToArray();
+            foreach (int i in order)
+            {
+                for (; at < rows[i] * e; at++) NextUniform(ref state, scale);
+                for (long k = 0; k < e; k++, at++) values[i * e + k] = NextUniform(ref state, scale);
+            }
+            if (matrixType == GgmlType.F32)
+            {
+                stream.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            }
+            else
+            {
+                var h = new Half[values.Length];
+                for (int k = 0; k < values.Length; k++) h[k] = (Half)values[k];
+                stream.Write(MemoryMarshal.AsBytes(h.AsSpan()));
+            }
+        });
     }
 
     private static float InitScale(long fanIn) => MathF.Sqrt(3f / fanIn);
@@ -165,6 +214,15 @@ public static class SyntheticModelGenerator
     }
 
     // Uniform values in [-scale, scale] from xorshift64*: fast, and identical on every platform.
+    private static float NextUniform(ref ulong state, float scale)
+    {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        ulong r = state * 2685821657736338717UL;
+        return ((r >> 40) * (1f / (1 << 24)) * 2f - 1f) * scale;
+    }
+
     private static void FillRandom(Stream stream, GgmlType type, long count, ulong state, float scale)
     {
         const int Chunk = 1 << 16;
@@ -175,14 +233,7 @@ public static class SyntheticModelGenerator
             for (long left = count; left > 0;)
             {
                 int m = (int)Math.Min(left, Chunk);
-                for (int i = 0; i < m; i++)
-                {
-                    state ^= state >> 12;
-                    state ^= state << 25;
-                    state ^= state >> 27;
-                    ulong r = state * 2685821657736338717UL;
-                    f[i] = ((r >> 40) * (1f / (1 << 24)) * 2f - 1f) * scale;
-                }
+                for (int i = 0; i < m; i++) f[i] = NextUniform(ref state, scale);
                 if (type == GgmlType.F32)
                 {
                     stream.Write(MemoryMarshal.AsBytes(f.AsSpan(0, m)));
