@@ -75,8 +75,8 @@ internal static class BenchCommand
             if (parse.GetValue(queryTokens) < 1 || parse.GetValue(longDocs) < 0) throw new UsageException("--query-tokens must be at least 1 and --long-docs at least 0");
             if (parse.GetValue(floorRounds) < 1) throw new UsageException("--floor-rounds must be at least 1");
             var methods = ParseMethods(parse.GetValue(method)!);
-            int[]? docsList = parse.GetValue(sweepDocs);
-            int[]? tokensList = parse.GetValue(sweepDocTokens);
+            int[]? docsList = parse.GetValue(sweepDocs) is { Length: > 0 } dl ? dl : null;
+            int[]? tokensList = parse.GetValue(sweepDocTokens) is { Length: > 0 } tl ? tl : null;
             if ((docsList ?? []).Any(d => d < 1 || d > 10000) || (tokensList ?? []).Any(t => t < 1 || t > 8192))
                 throw new UsageException("--sweep-docs values must be in 1..10000 and --sweep-doc-tokens values in 1..8192");
             string? reportDir = parse.GetValue(report);
