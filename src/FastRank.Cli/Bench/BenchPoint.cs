@@ -98,7 +98,7 @@ internal sealed record BaselineResult(string Name, Timing Timing, Ratio OverFast
 /// <summary>Everything measured at one workload point of one method.</summary>
 internal sealed record PointResult(
     string Method, int Docs, int DocTokens, long UniqueTokens,
-    Timing FastRank, Timing Floor, string FloorSetting, IReadOnlyDictionary<string, double> FloorCalibrationMs, Ratio RatioToFloor,
+    [property: System.Text.Json.Serialization.JsonPropertyName("fastrank")] Timing FastRank, Timing Floor, string FloorSetting, IReadOnlyDictionary<string, double> FloorCalibrationMs, Ratio RatioToFloor,
     IReadOnlyList<BaselineResult> Baselines, IReadOnlyDictionary<string, string> SkippedBaselines,
     double TokensPerSecond, double FloorTokensPerSecond, double PeakRssMb, int Repetitions, string Notes);
 
