@@ -440,18 +440,7 @@ internal static class ModelBench
         static string Row(string name, List<double> v) => string.Create(CultureInfo.InvariantCulture, $"| {name} | {Median(v):F1} | {v.Min():F1} | {v.Max():F1} |");
     }
 
-    /// <summary>Resident memory after a full GC and (on Linux) malloc_trim: glibc keeps freed memory in per-thread arenas, which raw RSS counts.</summary>
-    private static long Settle()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        if (OperatingSystem.IsLinux()) _ = MallocTrim(0);
-        return ProcessMemory.ResidentBytes();
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int MallocTrim(nuint pad);
+    private static long Settle() => ProcessMemory.SettledResidentBytes();
 
     private static double Median(List<double> v)
     {

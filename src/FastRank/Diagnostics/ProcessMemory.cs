@@ -1,13 +1,29 @@
 namespace FastRank.Diagnostics;
 
 /// <summary>Resident memory of this process (Linux /proc; zero elsewhere).</summary>
-public static class ProcessMemory
+public static partial class ProcessMemory
 {
     /// <summary>Peak resident set size in bytes (VmHWM).</summary>
     public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;
 
     /// <summary>Current resident set size in bytes (VmRSS).</summary>
     public static long ResidentBytes() => ReadStatusKb("VmRSS:") * 1024;
+
+    /// <summary>
+    /// Resident memory after a full garbage collection and, on Linux, malloc_trim: glibc keeps freed memory
+    /// in per-thread arenas, which raw RSS counts, so raw RSS rises in steps and plateaus without a leak.
+    /// </summary>
+    public static long SettledResidentBytes()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        if (OperatingSystem.IsLinux()) _ = MallocTrim(0);
+        return ResidentBytes();
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
 
     /// <summary>Resets the peak to the current resident size; false where the kernel does not allow it.</summary>
     public static bool ResetPeak()

@@ -261,21 +261,7 @@ public sealed class ModelPoolTests(ITestOutputHelper output)
         Assert.True(end - warm < 32_000_000, $"RSS grew by {(end - warm) / 1e6:F1} MB over 45 load/unload cycles");
     }
 
-    internal static long Settle()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        if (OperatingSystem.IsLinux()) _ = MallocTrim(0);
-        return ProcessMemory.ResidentBytes();
-    }
-
-    /// <summary>
-    /// glibc keeps freed memory in per-thread arenas (loads run on pool threads), so raw RSS rises in
-    /// steps and plateaus; trimming first measures what is really still allocated.
-    /// </summary>
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
-    private static extern int MallocTrim(nuint pad);
+    internal static long Settle() => ProcessMemory.SettledResidentBytes();
 
     [Fact]
     public async Task DisposedLease_CannotBeUsed_AndDisposedPoolRefuses()
