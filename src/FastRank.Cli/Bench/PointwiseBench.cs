@@ -201,7 +201,7 @@ internal static class PointwiseBench
         if (ProcessMemory.ResetPeak())
         {
             GC.Collect();
-            for (int i = 0; i < 2; i++) ranker.Rerank(queries[i], docs);
+            for (int i = 0; i < 2; i++) ranker.Rerank(queries[i % queries.Length], docs);
             peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
         }
         else
