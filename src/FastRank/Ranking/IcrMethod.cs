@@ -25,9 +25,8 @@ internal sealed record IcrChunkScores(float[] Query, float[]? Calibration, doubl
 /// scores are kept: a next call with the same documents decodes only its query span.
 /// </para>
 /// <para>
-/// The context holds the engine's four sequences (three prefix-cache slots, one work slot); ICR does not
-/// use the prefix cache and keeps its documents in sequences 0 and 1. Flash attention is always off in
-/// this context (the attention probabilities exist only then).
+/// The context holds two sequences and no prefix-cache slots: ICR keeps its documents in sequences 0 and 1.
+/// Flash attention is always off in this context (the attention probabilities exist only then).
 /// </para>
 /// </summary>
 internal sealed class IcrMethod : IRankingMethod
