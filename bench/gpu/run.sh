@@ -4,7 +4,8 @@
 #
 #   bench/gpu/run.sh            builds native/ with CUDA for the GPU present, runs the CUDA parity program
 #                               (every CUDA kernel against the CPU scalar reference), the native unit tests
-#                               (when GoogleTest is installed) and the native kernel benchmark.
+#                               (when GoogleTest is installed), the native kernel benchmark and, where a CUDA
+#                               llama.cpp travelled with the tree, the end-to-end bench of every method.
 #
 # Writes $OUT/gpu-kernels-report.md (or bench/gpu/out/ when OUT is unset). Takes 1-3 minutes; every step has
 # a timeout so the whole run stays under 5. Exit status: 0 all passed; 1 build, parity, test or benchmark
@@ -79,6 +80,29 @@ fi
 section "Kernel benchmark"
 timeout 150 "$build/bin/fastrank_bench" >"$out/bench.md" 2>&1 || { status=1; echo "(benchmark failed or timed out)" >>"$out/bench.md"; }
 cat "$out/bench.md" >>"$report"
+
+# End to end, only where a CUDA build of llama.cpp travelled with the tree (FASTRANK_LLAMA_LIBRARY=path of its
+# libllama.so) and a fastrank build can run here: FASTRANK_CLI (e.g. a self-contained `dotnet publish` of
+# src/FastRank.Cli), else the Release build under src/FastRank.Cli/bin when dotnet is installed.
+section "End to end (fastrank bench, every method, all layers on the GPU)"
+cli="${FASTRANK_CLI:-}"
+if [ -z "$cli" ] && command -v dotnet >/dev/null && [ -f src/FastRank.Cli/bin/Release/net10.0/FastRank.Cli.dll ]; then
+  cli="dotnet src/FastRank.Cli/bin/Release/net10.0/FastRank.Cli.dll"
+fi
+if [ -z "${FASTRANK_LLAMA_LIBRARY:-}" ] || [ ! -f "${FASTRANK_LLAMA_LIBRARY:-}" ]; then
+  echo "skipped: no CUDA llama.cpp (set FASTRANK_LLAMA_LIBRARY to its libllama.so)" | fenced
+elif [ -z "$cli" ]; then
+  echo "skipped: no fastrank build to run (set FASTRANK_CLI, or carry src/FastRank.Cli/bin with dotnet installed)" | fenced
+else
+  # shellcheck disable=SC2086 # $cli may be "dotnet path.dll"
+  if timeout 120 $cli bench --method all --gpu-layers 999 --sweep-docs 20 100 --reps 3 --warmup 1 --floor-rounds 1 \
+       --report "$out/end-to-end" >"$out/end-to-end.log" 2>&1; then
+    cat "$out/end-to-end/README.md" >>"$report"
+  else
+    status=1
+    { echo "END-TO-END BENCH FAILED OR TIMED OUT"; tail -30 "$out/end-to-end.log"; } | fenced
+  fi
+fi
 
 cat "$report"
 exit $status

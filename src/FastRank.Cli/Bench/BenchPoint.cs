@@ -109,24 +109,8 @@ internal sealed record PointResult(
 /// differently). Ratios are taken per repetition, then their median, min and max. Peak memory: every other
 /// contender's contexts freed, the high-water mark reset, FastRank run once more.
 /// </summary>
-internal static partial class PointRunner
+internal static class PointRunner
 {
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
-    private static partial int MallocTrim(nuint pad);
-
-    /// <summary>Returns freed native heap to the OS (glibc), so that the peak of the next measurement starts from what is live.</summary>
-    internal static void TrimNativeHeap()
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        try
-        {
-            MallocTrim(0);
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
-
     /// <summary>Input sets a point needs: one per calibration round, warm-up and repetition.</summary>
     public static int Inputs(int floorRounds, int warmup, int repetitions) => floorRounds + warmup + repetitions + 1;
 
@@ -169,14 +153,7 @@ internal static partial class PointRunner
 
         // Peak memory of FastRank alone: the others' contexts freed and the freed heap handed back first.
         foreach (var o in order.Skip(1)) o.Release?.Invoke();
-        GC.Collect();
-        TrimNativeHeap();
-        if (ProcessMemory.ResetPeak())
-        {
-            GC.Collect();
-            s.FastRank.Run(input);
-        }
-        double peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
+        double peakMb = ProcessMemory.PeakDuring(() => s.FastRank.Run(input)) / 1e6;
 
         var fast = times[0];
         var floorMs = times[1];

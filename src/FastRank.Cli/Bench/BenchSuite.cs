@@ -99,14 +99,14 @@ internal static class BenchSuite
                 {
                     case RerankMethod.Pointwise:
                         pw = PointwiseBench.Run(new PointwiseBenchOptions(w.ModelPath, 64, 128, 100, o.Repetitions, o.Warmup, w.Threads, 0,
-                            w.FloorInFlight, false) { LlamaSharpContexts = w.LlamaSharpContexts }, progress.Line);
+                            w.FloorInFlight, false) { LlamaSharpContexts = w.LlamaSharpContexts, GpuLayers = w.GpuLayers }, progress.Line);
                         break;
                     case RerankMethod.First:
                         first = FirstBench.Run(new FirstBenchOptions(w.ModelPath, 20, 100, w.QueryTokens, 100, o.Repetitions, o.Warmup, w.Threads,
-                            w.FloorMicroBatches, false), progress.Line);
+                            w.FloorMicroBatches, false) { GpuLayers = w.GpuLayers }, progress.Line);
                         break;
                     case RerankMethod.Icr:
-                        icr = IcrBench.Run(new IcrBenchOptions(w.ModelPath, 20, 128, o.Repetitions, o.Warmup, w.Threads, 0), progress.Line);
+                        icr = IcrBench.Run(new IcrBenchOptions(w.ModelPath, 20, 128, o.Repetitions, o.Warmup, w.Threads, 0) { GpuLayers = w.GpuLayers }, progress.Line);
                         break;
                 }
             }

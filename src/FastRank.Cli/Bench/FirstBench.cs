@@ -8,7 +8,11 @@ namespace FastRank.Cli.Bench;
 /// <summary>Settings of a FIRST benchmark run.</summary>
 internal sealed record FirstBenchOptions(
     string ModelPath, int Documents, int DocumentTokens, int QueryTokens, int LongDocuments, int Repetitions, int Warmup, int Threads,
-    IReadOnlyList<int> FloorMicroBatches, bool SkipGenerate);
+    IReadOnlyList<int> FloorMicroBatches, bool SkipGenerate)
+{
+    /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
+    public int GpuLayers { get; init; }
+}
 
 /// <summary>What one FIRST benchmark run measured. Ratios are medians (min, max) of per-repetition ratios.</summary>
 internal sealed record FirstBenchReport(
@@ -67,7 +71,7 @@ internal static class FirstBench
 {
     public static FirstBenchReport Run(FirstBenchOptions o, Action<string>? progress = null)
     {
-        var options = new RerankerOptions { Method = RerankMethod.First, Threads = o.Threads };
+        var options = new RerankerOptions { Method = RerankMethod.First, Threads = o.Threads, GpuLayers = o.GpuLayers };
         using var ranker = Reranker.Load(o.ModelPath, options);
         var model = ranker.Model;
         var first = (FirstMethod)ranker.Method(RerankMethod.First);
@@ -172,12 +176,7 @@ internal static class FirstBench
         }
 
         // Peak memory of FastRank alone: the floor's contexts are gone.
-        if (ProcessMemory.ResetPeak())
-        {
-            GC.Collect();
-            ranker.Rerank(queries[^1], docs, RerankMethod.First);
-        }
-        double peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
+        double peakMb = ProcessMemory.PeakDuring(() => ranker.Rerank(queries[^1], docs, RerankMethod.First)) / 1e6;
 
         var rf = Stat.Of(firstMs.Select((ms, i) => ms / floorBySetting[best][i]).ToArray());
         var lr = Stat.Of(longFirst.Select((ms, i) => ms / longFloor[i]).ToArray());

@@ -18,6 +18,9 @@ internal sealed record IcrBenchOptions(string ModelPath, int Documents, int Docu
 {
     /// <summary>Skip the listwise-generate baseline on the same documents.</summary>
     public bool SkipGenerate { get; init; }
+
+    /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
+    public int GpuLayers { get; init; }
 }
 
 /// <summary>What one ICR benchmark run measured. Ratios are medians (min, max) of per-repetition ratios.</summary>
@@ -78,6 +81,7 @@ internal static class IcrBench
         {
             Method = RerankMethod.Icr,
             Threads = threads,
+            GpuLayers = o.GpuLayers,
             MaxDocumentTokens = Math.Max(512, o.DocumentTokens + 16),
             KvCacheBudgetBytes = 8L << 30,
             Icr = new IcrOptions { Calibration = calibration, MaxContextTokens = cells },
@@ -190,14 +194,11 @@ internal static class IcrBench
             }
         }
 
-        double peakMb;
-        if (ProcessMemory.ResetPeak())
+        double peakMb = ProcessMemory.PeakDuring(() =>
         {
-            GC.Collect();
             icr.ForgetDocuments();
             ranker.Rerank(queries[0], docs);
-        }
-        peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
+        }) / 1e6;
         var config = engine.Context.Config;
         double kvMb = (double)config.Sequences * config.CellsPerSequence * model.KvBytesPerCell / 1e6;
         var f = Stat.Of(rFloor);

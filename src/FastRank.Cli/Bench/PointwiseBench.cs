@@ -14,6 +14,9 @@ internal sealed record PointwiseBenchOptions(
 {
     /// <summary>LLamaReranker context sizes tried (the fastest counts); empty: LLamaReranker is not measured.</summary>
     public IReadOnlyList<int> LlamaSharpContexts { get; init; } = [];
+
+    /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
+    public int GpuLayers { get; init; }
 }
 
 /// <summary>What one pointwise benchmark run measured. Ratios are medians over repetitions of per-repetition ratios.</summary>
@@ -64,6 +67,7 @@ internal static class PointwiseBench
         var rerankOptions = new RerankerOptions
         {
             Threads = o.Threads,
+            GpuLayers = o.GpuLayers,
             ParallelSequences = o.Parallel,
             MaxDocumentTokens = Math.Max(512, o.DocumentTokens + 16),
             MaxQueryTokens = Math.Max(256, o.PrefixTokens),
@@ -197,17 +201,10 @@ internal static class PointwiseBench
         floorCtx.Dispose();
 
         // Peak memory of FastRank alone: the baselines' contexts are gone; reset the high-water mark and rerun.
-        double peakMb;
-        if (ProcessMemory.ResetPeak())
+        double peakMb = ProcessMemory.PeakDuring(() =>
         {
-            GC.Collect();
             for (int i = 0; i < 2; i++) ranker.Rerank(queries[i % queries.Length], docs);
-            peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
-        }
-        else
-        {
-            peakMb = ProcessMemory.PeakResidentBytes() / 1e6;
-        }
+        }) / 1e6;
 
         var fs = Stat.Of(fast);
         var rf = Stat.Of(ratioFloor);

@@ -14,9 +14,10 @@ namespace FastRank.Cli.Bench;
 /// <param name="FloorMicroBatches">FIRST floor: micro-batch sizes tried.</param>
 /// <param name="LlamaSharpContexts">LLamaReranker context sizes tried (the fastest in calibration counts).</param>
 /// <param name="SkipBaselines">Measure FastRank and the floor only.</param>
+/// <param name="GpuLayers">Layers offloaded to a GPU (GPU builds of llama.cpp only; 0: CPU).</param>
 internal sealed record SuiteWorkload(
     string ModelPath, int Threads, int PrefixTokens, int QueryTokens,
-    IReadOnlyList<int> FloorInFlight, IReadOnlyList<int> FloorMicroBatches, IReadOnlyList<int> LlamaSharpContexts, bool SkipBaselines)
+    IReadOnlyList<int> FloorInFlight, IReadOnlyList<int> FloorMicroBatches, IReadOnlyList<int> LlamaSharpContexts, bool SkipBaselines, int GpuLayers = 0)
 {
     public int ThreadCount => Threads > 0 ? Threads : Environment.ProcessorCount;
 }
@@ -50,6 +51,7 @@ internal static class SuiteMethods
         var options = new RerankerOptions
         {
             Threads = w.Threads,
+            GpuLayers = w.GpuLayers,
             MaxDocumentTokens = Math.Max(512, docTokens + 16),
             MaxQueryTokens = Math.Max(256, w.PrefixTokens),
         };
@@ -149,7 +151,7 @@ internal static class SuiteMethods
 
     private static PointSetup First(SuiteWorkload w, int n, int docTokens, int inputs)
     {
-        var options = new RerankerOptions { Method = RerankMethod.First, Threads = w.Threads };
+        var options = new RerankerOptions { Method = RerankMethod.First, Threads = w.Threads, GpuLayers = w.GpuLayers };
         var ranker = Reranker.Load(w.ModelPath, options);
         try
         {
@@ -209,7 +211,7 @@ internal static class SuiteMethods
 
     private static PointSetup Icr(SuiteWorkload w, int n, int docTokens, int inputs)
     {
-        var options = new RerankerOptions { Method = RerankMethod.Icr, Threads = w.Threads, MaxDocumentTokens = Math.Max(512, docTokens + 16) };
+        var options = new RerankerOptions { Method = RerankMethod.Icr, Threads = w.Threads, GpuLayers = w.GpuLayers, MaxDocumentTokens = Math.Max(512, docTokens + 16) };
         var ranker = Reranker.Load(w.ModelPath, options);
         try
         {

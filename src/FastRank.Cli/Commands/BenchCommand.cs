@@ -54,11 +54,12 @@ internal static class BenchCommand
         var report = new Option<string?>("--report") { Description = "Suite: write README.md, report.json and charts into this folder (default sweeps and the target benchmarks)" };
         var noTargets = new Option<bool>("--no-targets") { Description = "Suite with --report: skip the target benchmarks of issues 2, 4, 5" };
         var noBaselines = new Option<bool>("--no-baselines") { Description = "Suite: measure FastRank and the floor only" };
+        var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
         var cmd = new Command("bench", "Measure methods against the floor and their baselines on the same tokens; sweeps and reports")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
             llamaSharpContexts, noLlamaSharp, json, queryTokens, longDocs, floorBatch, noGenerate,
-            sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines,
+            sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers,
         };
         cmd.SetAction(parse =>
         {
@@ -66,6 +67,8 @@ internal static class BenchCommand
                 throw new UsageException("--docs, --doc-tokens and --prefix-tokens must be at least 1");
             if (parse.GetValue(reps) < 1 || parse.GetValue(warmup) < 0) throw new UsageException("--reps must be at least 1 and --warmup at least 0");
             if (parse.GetValue(threads) < 0) throw new UsageException("--threads must not be negative");
+            int gpu = parse.GetValue(gpuLayers);
+            if (gpu < 0) throw new UsageException("--gpu-layers must not be negative");
             int[] inFlight = parse.GetValue(floorInFlight)!;
             if (inFlight.Length == 0 || inFlight.Any(k => k < 1 || k > 255)) throw new UsageException("--floor-in-flight values must be in 1..255");
             int[] batches = parse.GetValue(floorBatch)!;
@@ -107,7 +110,7 @@ internal static class BenchCommand
                 if (suite)
                 {
                     var workload = new SuiteWorkload(path, parse.GetValue(threads), parse.GetValue(prefixTokens), parse.GetValue(queryTokens),
-                        inFlight, batches, sharpContexts.Length > 0 ? sharpContexts : [], parse.GetValue(noBaselines));
+                        inFlight, batches, sharpContexts.Length > 0 ? sharpContexts : [], parse.GetValue(noBaselines), gpu);
                     bool docsGiven = parse.GetResult(docs) is { Implicit: false };
                     var options = new SuiteOptions(workload, methods,
                         docsList ?? (fullSweep ? DefaultSweepDocs : [parse.GetValue(docs)]), parse.GetValue(docTokens),
@@ -130,7 +133,7 @@ internal static class BenchCommand
                 {
                     var icr = BenchProgress.Show(output, asJson, p => Single(p, "icr", line => IcrBench.Run(
                         new IcrBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(reps),
-                            parse.GetValue(warmup), parse.GetValue(threads), 0) { SkipGenerate = parse.GetValue(noGenerate) }, line)));
+                            parse.GetValue(warmup), parse.GetValue(threads), 0) { SkipGenerate = parse.GetValue(noGenerate), GpuLayers = gpu }, line)));
                     if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(icr, ReportJson));
                     else icr.Print(output.Out);
                     return ExitCodes.Success;
@@ -142,7 +145,7 @@ internal static class BenchCommand
                     int firstDocTokens = parse.GetResult(docTokens) is { Implicit: false } ? parse.GetValue(docTokens) : 100;
                     var firstReport = BenchProgress.Show(output, asJson, p => Single(p, "first", line => FirstBench.Run(
                         new FirstBenchOptions(path, firstDocs, firstDocTokens, parse.GetValue(queryTokens), parse.GetValue(longDocs),
-                            parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), batches, parse.GetValue(noGenerate)), line)));
+                            parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), batches, parse.GetValue(noGenerate)) { GpuLayers = gpu }, line)));
                     if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(firstReport, ReportJson));
                     else firstReport.Print(output.Out);
                     return ExitCodes.Success;
@@ -150,7 +153,7 @@ internal static class BenchCommand
                 var pointwise = BenchProgress.Show(output, asJson, p => Single(p, "pointwise", line => PointwiseBench.Run(
                     new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),
                         parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), parse.GetValue(parallel), inFlight, parse.GetValue(noNaive))
-                    { LlamaSharpContexts = sharpContexts }, line)));
+                    { LlamaSharpContexts = sharpContexts, GpuLayers = gpu }, line)));
                 if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(pointwise, ReportJson));
                 else Print(output.Out, pointwise);
             }

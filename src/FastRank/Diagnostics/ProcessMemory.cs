@@ -25,6 +25,20 @@ public static partial class ProcessMemory
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 
+    /// <summary>
+    /// The peak resident size while <paramref name="work"/> runs, from a settled start (<see cref="SettledResidentBytes"/>,
+    /// then the high-water mark reset): what the work needs on top of what is live, not what earlier work left in the
+    /// allocators. Where the peak cannot be reset, the process's peak so far (after running the work).
+    /// </summary>
+    public static long PeakDuring(Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        SettledResidentBytes();
+        ResetPeak();
+        work();
+        return PeakResidentBytes();
+    }
+
     /// <summary>Resets the peak to the current resident size; false where the kernel does not allow it.</summary>
     public static bool ResetPeak()
     {

@@ -1,5 +1,7 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastRank.Kernels;
 
 namespace FastRank.Engine;
 
@@ -86,6 +88,8 @@ internal sealed unsafe class AttentionCapture : IDisposable
     private bool _wantUbatch;
     private int _layersReduced;
     private float[] _scratch = [];
+    private CudaAttentionAccumulator? _deviceSums;
+    private string? _deviceFailure;
 
     private string? _failure;
 
@@ -402,12 +406,52 @@ internal sealed unsafe class AttentionCapture : IDisposable
             {
                 AttentionReduction.Accumulate(t.Data, ne, nb, r0, _rowsPerStream, s, 1f, acc);
             }
-            else
+            else if (!ReduceOnDevice(t, ne, nb, r0, s, acc))
             {
                 ReduceFromDevice(t, ne, nb, r0, s, acc);
             }
         }
     }
+
+    /// <summary>
+    /// Tensors in GPU memory with libfastrank_cuda and a device present: the CUDA reduction reads the tensor where
+    /// llama.cpp left it (its device <c>data</c> pointer; the scheduler has synchronized before the callback) and only
+    /// the per-cell sums of this layer come back. Any CUDA failure switches to <see cref="ReduceFromDevice"/> for the
+    /// rest of the capture's life (reported by <see cref="DeviceReduction"/>).
+    /// </summary>
+    private bool ReduceOnDevice(GgmlTensor t, ReadOnlySpan<long> ne, ReadOnlySpan<long> nb, int r0, int stream, float[] acc)
+    {
+        if (_deviceFailure is not null || !CudaKernels.IsAvailable) return false;
+        try
+        {
+            int n = (int)ne[0];
+            if (_deviceSums is null || _deviceSums.Cells != n)
+            {
+                _deviceSums?.Dispose();
+                _deviceSums = new CudaAttentionAccumulator(n);
+            }
+            else
+            {
+                _deviceSums.Reset();
+            }
+            var layout = new AttentionTensorLayout(ne[0], ne[1], ne[2], ne[3], nb[0], nb[1], nb[2], nb[3]);
+            _deviceSums.Accumulate(t.Data, layout, r0, _rowsPerStream, stream, 1f);
+            if (_scratch.Length < n) _scratch = new float[n];
+            _deviceSums.CopyTo(_scratch.AsSpan(0, n));
+            TensorPrimitives.Add(acc.AsSpan(0, n), _scratch.AsSpan(0, n), acc.AsSpan(0, n));
+            return true;
+        }
+        catch (Exception ex)
+        {
+            _deviceFailure = $"{ex.GetType().Name}: {ex.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>How query rows in GPU memory are reduced: on the device, or fetched row by row (and why).</summary>
+    public string DeviceReduction => _deviceFailure is null
+        ? (CudaKernels.IsAvailable ? "CUDA kernel on the tensor in device memory" : $"rows fetched to the host (CUDA kernels {CudaKernels.Description})")
+        : $"rows fetched to the host (the CUDA reduction failed: {_deviceFailure})";
 
     /// <summary>Tensors outside host memory (a GPU build): the query rows only are fetched, one at a time.</summary>
     private void ReduceFromDevice(GgmlTensor t, ReadOnlySpan<long> ne, ReadOnlySpan<long> nb, int r0, int stream, float[] acc)
@@ -434,6 +478,8 @@ internal sealed unsafe class AttentionCapture : IDisposable
 
     public void Dispose()
     {
+        _deviceSums?.Dispose();
+        _deviceSums = null;
         if (_self.IsAllocated) _self.Free();
         GC.SuppressFinalize(this);
     }
