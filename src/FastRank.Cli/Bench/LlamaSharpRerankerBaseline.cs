@@ -63,6 +63,43 @@ internal sealed class LlamaSharpRerankerBaseline : IDisposable
         return new LlamaSharpRerankerBaseline(model, size, sequences, threads);
     }
 
+    /// <summary>
+    /// The fastest of the context sizes <paramref name="contextSizes"/> (each raised to hold the longest input; sizes
+    /// that come out equal are tried once), each timed once on <paramref name="query"/> (untimed for any report), the
+    /// others disposed; chosen like a floor setting.
+    /// </summary>
+    public static LlamaSharpRerankerBaseline Fastest(LlamaModel model, IEnumerable<int> contextSizes, string query, IReadOnlyList<string> documents,
+        int threads, Action<string>? progress = null)
+    {
+        int longest = LongestInput(model, query, documents);
+        LlamaSharpRerankerBaseline? best = null;
+        double bestMs = double.MaxValue;
+        foreach (int size in contextSizes.Distinct())
+        {
+            var r = Create(model, size, longest, documents.Count, threads);
+            if (best is not null && r.ContextSize == best.ContextSize)
+            {
+                r.Dispose();
+                continue;
+            }
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            r.Score(query, documents);
+            double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            progress?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"LLamaReranker context {r.ContextSize}: {ms:F0} ms"));
+            if (ms < bestMs)
+            {
+                best?.Dispose();
+                best = r;
+                bestMs = ms;
+            }
+            else
+            {
+                r.Dispose();
+            }
+        }
+        return best ?? throw new ArgumentException("no context size given", nameof(contextSizes));
+    }
+
     /// <summary>Tokens LLamaReranker decodes for these inputs (query + document, each document).</summary>
     public long Tokens(string query, IReadOnlyList<string> documents)
     {

@@ -125,25 +125,8 @@ internal static class PointwiseBench
             }
             else
             {
-                int longest = LlamaSharpRerankerBaseline.LongestInput(model, queries[0], docs);
-                double bestMs = double.MaxValue;
-                foreach (int size in o.LlamaSharpContexts.Distinct())
-                {
-                    var r = LlamaSharpRerankerBaseline.Create(model, size, longest, docs.Length, threads);
-                    double ms = Time(() => r.Score(queries[0], docs));
-                    progress?.Invoke($"LLamaReranker context {r.ContextSize}: {ms:F0} ms");
-                    if (ms < bestMs)
-                    {
-                        llamaSharp?.Dispose();
-                        llamaSharp = r;
-                        bestMs = ms;
-                    }
-                    else
-                    {
-                        r.Dispose();
-                    }
-                }
-                llamaSharpSetting = llamaSharp!.ToString();
+                llamaSharp = LlamaSharpRerankerBaseline.Fastest(model, o.LlamaSharpContexts, queries[0], docs, threads, progress);
+                llamaSharpSetting = llamaSharp.ToString();
             }
         }
         long llamaSharpTokens = llamaSharp?.Tokens(queries[0], docs) ?? 0;
@@ -249,38 +232,23 @@ internal static class PointwiseBench
     }
 
     /// <summary>
-    /// <paramref name="count"/> queries of exactly <paramref name="tokens"/> tokens that differ in their first
-    /// word, so that no prefix cache can serve one query's tokens from another's.
+    /// <paramref name="count"/> distinct queries of exactly <paramref name="tokens"/> tokens: a shared stem and one
+    /// distinct word, last, or first (<paramref name="distinctFirst"/>: no prefix cache can then serve one query's
+    /// tokens from another's).
     /// </summary>
-    internal static string[] MakeDistinctQueries(LlamaModel model, int count, int tokens)
+    internal static string[] MakeQueries(LlamaModel model, int count, int tokens, bool distinctFirst = false)
     {
-        var random = new Random(778);
-        string stem = TextOfTokens(model, random, Math.Max(1, tokens - 1));
+        var random = new Random(distinctFirst ? 778 : 777);
+        string stem = TextOfTokens(model, random, Math.Max(distinctFirst ? 1 : 0, tokens - 1));
         int stemLen = model.TokenizeText(" " + stem).Length;
         var queries = new List<string>(count);
         foreach (string w in SyntheticText.Words)
         {
             if (queries.Count == count) break;
-            string q = w + " " + stem;
+            string q = distinctFirst ? w + " " + stem : stem + " " + w;
             if (model.TokenizeText(" " + q).Length == stemLen + 1) queries.Add(q);
         }
         if (queries.Count < count) throw new InvalidOperationException($"found only {queries.Count} of {count} distinct queries");
-        return [.. queries];
-    }
-
-    /// <summary><paramref name="count"/> distinct queries of exactly the same token length (a shared stem, a distinct last word).</summary>
-    internal static string[] MakeQueries(LlamaModel model, int count, int tokens)
-    {
-        var random = new Random(777);
-        string stem = TextOfTokens(model, random, Math.Max(0, tokens - 1));
-        int stemLen = model.TokenizeText(" " + stem).Length;
-        var queries = new List<string>(count);
-        foreach (string w in SyntheticText.Words)
-        {
-            if (queries.Count == count) break;
-            string q = stem + " " + w;
-            if (model.TokenizeText(" " + q).Length == stemLen + 1) queries.Add(q);
-        }
         return [.. queries];
     }
 }

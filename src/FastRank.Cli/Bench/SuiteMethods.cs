@@ -63,7 +63,7 @@ internal static class SuiteMethods
             int threads = w.ThreadCount;
             var docs = PointwiseBench.MakeDocuments(model, n, docTokens);
             int queryTokens = Math.Max(1, w.PrefixTokens - pw.OverheadTokens + pw.TailTokens);
-            var queries = PointwiseBench.MakeDistinctQueries(model, inputs, queryTokens);
+            var queries = PointwiseBench.MakeQueries(model, inputs, queryTokens, distinctFirst: true);
             var prompts = queries.Select(q => pw.BuildPrompt(q, docs, options)).ToArray();
             int prefix = prompts[0].Prefix.Length;
             int maxSuffix = prompts[0].Suffixes.Max(s => s.Length);
@@ -115,37 +115,15 @@ internal static class SuiteMethods
         List<Contender> baselines, Dictionary<string, long> tokens, Dictionary<string, string> skipped)
     {
         const string Name = "llamasharp-reranker";
+        if (w.LlamaSharpContexts.Count == 0) return;
         if (LlamaSharpRerankerBaseline.Unsupported(model.Header) is { } why)
         {
             skipped[Name] = why;
             return;
         }
-        int longest = LlamaSharpRerankerBaseline.LongestInput(model, queries[0], docs);
-        // Each size once on the first input (untimed for the report), the fastest kept.
-        LlamaSharpRerankerBaseline? best = null;
-        double bestMs = double.MaxValue;
-        foreach (int size in w.LlamaSharpContexts.Distinct())
-        {
-            var r = LlamaSharpRerankerBaseline.Create(model, size, longest, docs.Length, w.ThreadCount);
-            if (best is not null && r.ContextSize == best.ContextSize)
-            {
-                r.Dispose();
-                continue;
-            }
-            double ms = Contender.Time(() => r.Score(queries[0], docs));
-            if (ms < bestMs)
-            {
-                best?.Dispose();
-                best = r;
-                bestMs = ms;
-            }
-            else
-            {
-                r.Dispose();
-            }
-        }
-        var chosen = new Held<LlamaSharpRerankerBaseline>(() => best!);
-        baselines.Add(new Contender(Name, i => Contender.Time(() => chosen.Value.Score(queries[i], docs)), chosen.Release, best!.ToString()));
+        var best = LlamaSharpRerankerBaseline.Fastest(model, w.LlamaSharpContexts, queries[0], docs, w.ThreadCount);
+        var chosen = new Held<LlamaSharpRerankerBaseline>(() => best);
+        baselines.Add(new Contender(Name, i => Contender.Time(() => chosen.Value.Score(queries[i], docs)), chosen.Release, best.ToString()));
         tokens[Name] = best.Tokens(queries[0], docs);
     }
 
@@ -160,7 +138,7 @@ internal static class SuiteMethods
             var config = first.ContextConfig(options);
             int threads = w.ThreadCount;
             var docs = PointwiseBench.MakeDocuments(model, n, docTokens);
-            var queries = PointwiseBench.MakeDistinctQueries(model, inputs, w.QueryTokens);
+            var queries = PointwiseBench.MakeQueries(model, inputs, w.QueryTokens, distinctFirst: true);
             var work = queries.Select(q => FirstBench.FloorJobs(first, q, docs, options)).ToArray();
             var floors = w.FloorMicroBatches
                 .SelectMany(b => new[] { (Batch: b, Fa: true), (Batch: b, Fa: false) })
@@ -219,7 +197,7 @@ internal static class SuiteMethods
             var icr = (IcrMethod)ranker.Method(RerankMethod.Icr);
             int ubatch = ranker.Engine(RerankMethod.Icr).Context.Config.MicroBatchSize;
             var docs = PointwiseBench.MakeDocuments(model, n, docTokens);
-            var queries = PointwiseBench.MakeDistinctQueries(model, inputs, w.QueryTokens);
+            var queries = PointwiseBench.MakeQueries(model, inputs, w.QueryTokens, distinctFirst: true);
             var prompts = queries.Select(q => icr.BuildPrompt(q, docs)).ToArray();
             var floorCtx = new Held<InferenceContext>(() => new InferenceContext(model, new ContextConfig(1, icr.Cells, ubatch, ubatch, false, w.ThreadCount)));
             var floor = new Contender($"one prefill per chunk, micro-batch {ubatch}, flash attention off", i => Contender.Time(() =>
