@@ -119,12 +119,12 @@ internal static class FirstBench
                 for (int f = 0; f < settings.Length; f++) floorMs[f] = Floor(floorContexts[f], head, [(head.Length, rest)]);
 
                 RerankResult? result = null;
-                double fMs = Time(() => result = ranker.Rerank(query, docs, RerankMethod.First));
+                double fMs = Contender.Time(() => result = ranker.Rerank(query, docs, RerankMethod.First));
                 if (result!.Usage.PromptTokens != prompt.Length) throw new InvalidOperationException("the bench's prompt differs from FIRST's");
                 double gMs = double.NaN;
                 if (!o.SkipGenerate)
                 {
-                    gMs = Time(() => ranker.Rerank(query, docs, RerankMethod.ListwiseGenerate));
+                    gMs = Contender.Time(() => ranker.Rerank(query, docs, RerankMethod.ListwiseGenerate));
                     var gen = (ListwiseGenerateMethod)ranker.Method(RerankMethod.ListwiseGenerate);
                     generationBudget = gen.GenerationBudget;
                     if (timed)
@@ -161,7 +161,7 @@ internal static class FirstBench
 
                 var engine = ranker.Engine(RerankMethod.First);
                 long decoded0 = engine.Prefixes.DecodedTokens;
-                double fMs = Time(() => longResult = ranker.Rerank(query, longDocs, RerankMethod.First));
+                double fMs = Contender.Time(() => longResult = ranker.Rerank(query, longDocs, RerankMethod.First));
                 prefixDecoded = engine.Prefixes.DecodedTokens - decoded0;
                 longWindows = first.LastWindowStats.Windows;
                 longFirst.Add(fMs);
@@ -255,11 +255,4 @@ internal static class FirstBench
     }
 
     private static string Setting((int Batch, bool Fa) s) => $"micro-batch {s.Batch}, flash attention {(s.Fa ? "on" : "off")}";
-
-    private static double Time(Action a)
-    {
-        long t = Stopwatch.GetTimestamp();
-        a();
-        return Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-    }
 }

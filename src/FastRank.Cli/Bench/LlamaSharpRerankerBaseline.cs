@@ -82,9 +82,7 @@ internal sealed class LlamaSharpRerankerBaseline : IDisposable
                 r.Dispose();
                 continue;
             }
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            r.Score(query, documents);
-            double ms = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            double ms = Contender.Time(() => r.Score(query, documents));
             progress?.Invoke(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"LLamaReranker context {r.ContextSize}: {ms:F0} ms"));
             if (ms < bestMs)
             {

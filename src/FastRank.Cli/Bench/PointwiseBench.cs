@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Serialization;
 using FastRank.Diagnostics;
 using FastRank.Engine;
@@ -103,7 +102,7 @@ internal static class PointwiseBench
             foreach (var f in settings)
             {
                 using var ctx = f.CreateContext(model, floorCells, maxSuffix, threads);
-                double ms = Time(() => f.Run(ctx, prompts[0].Prefix, prompts[0].Suffixes));
+                double ms = Contender.Time(() => f.Run(ctx, prompts[0].Prefix, prompts[0].Suffixes));
                 calibration[f].Add(ms);
                 progress?.Invoke($"floor setting {f}: {ms:F0} ms");
             }
@@ -146,16 +145,16 @@ internal static class PointwiseBench
             double floorMs = 0, fastMs = 0, naiveMs = double.NaN, sharpMs = double.NaN;
             RerankResult? result = null;
             double[]? naiveScores = null;
-            void RunFloor() => floorMs = Time(() => best.Run(floorCtx, prompt.Prefix, prompt.Suffixes));
-            void RunFast() => fastMs = Time(() => result = ranker.Rerank(queries[rep], docs));
+            void RunFloor() => floorMs = Contender.Time(() => best.Run(floorCtx, prompt.Prefix, prompt.Suffixes));
+            void RunFast() => fastMs = Contender.Time(() => result = ranker.Rerank(queries[rep], docs));
             void RunNaive()
             {
                 if (naiveCtx is not null)
-                    naiveMs = Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.YesToken, pw.NoToken, default));
+                    naiveMs = Contender.Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.YesToken, pw.NoToken, default));
             }
             void RunSharp()
             {
-                if (llamaSharp is not null) sharpMs = Time(() => llamaSharp.Score(queries[rep], docs));
+                if (llamaSharp is not null) sharpMs = Contender.Time(() => llamaSharp.Score(queries[rep], docs));
             }
             // Alternate the order: on a shared machine whatever runs first in a repetition fares differently.
             if (rep % 2 == 0) { RunFloor(); RunFast(); RunNaive(); RunSharp(); }
@@ -203,13 +202,6 @@ internal static class PointwiseBench
             (prefixTokens + docTokens * o.Documents) / (fs.Median / 1000.0),
             peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString(),
             sharp.Count > 0 ? Stat.Of(sharp).Median : double.NaN, rs.Median, rs.Min, rs.Max, llamaSharpTokens, llamaSharpSetting);
-    }
-
-    private static double Time(Action a)
-    {
-        long t = Stopwatch.GetTimestamp();
-        a();
-        return Stopwatch.GetElapsedTime(t).TotalMilliseconds;
     }
 
     /// <summary>Documents whose text tokenizes to about <paramref name="tokens"/> tokens each.</summary>

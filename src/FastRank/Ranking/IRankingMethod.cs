@@ -37,6 +37,9 @@ internal static class RankingMethods
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown ranking method"),
     };
 
+    /// <summary>Milliseconds of <paramref name="ticks"/> <see cref="System.Diagnostics.Stopwatch"/> ticks (the timings of a call).</summary>
+    public static double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+
     /// <summary>Sorts by score, descending, ties by input index (the order every method returns).</summary>
     public static void SortByScore(RankedDocument[] ranked, bool byRawScore) =>
         Array.Sort(ranked, byRawScore

@@ -130,7 +130,7 @@ internal sealed class IcrMethod : IRankingMethod
         var ctx = engine.Context;
         long calls0 = ctx.DecodeCalls;
         if (documents.Count == 0)
-            return new MethodResult([], new RerankUsage(), new RerankTimings { TokenizeMs = Ms(Stopwatch.GetTimestamp() - t0) });
+            return new MethodResult([], new RerankUsage(), new RerankTimings { TokenizeMs = RankingMethods.Ms(Stopwatch.GetTimestamp() - t0) });
 
         var prompt = BuildPrompt(query, documents);
         long t1 = Stopwatch.GetTimestamp();
@@ -157,9 +157,9 @@ internal sealed class IcrMethod : IRankingMethod
         };
         var timings = new RerankTimings
         {
-            TokenizeMs = Ms(t1 - t0),
-            PrefixMs = Ms(stats.PrefixTicks),
-            ScoreMs = Ms(t2 - t1 - stats.PrefixTicks),
+            TokenizeMs = RankingMethods.Ms(t1 - t0),
+            PrefixMs = RankingMethods.Ms(stats.PrefixTicks),
+            ScoreMs = RankingMethods.Ms(t2 - t1 - stats.PrefixTicks),
         };
         return new MethodResult(ranked, usage, timings);
     }
@@ -373,6 +373,4 @@ internal sealed class IcrMethod : IRankingMethod
 
     /// <summary>Forgets the documents kept from the last call.</summary>
     internal void ForgetDocuments() => _memo = null;
-
-    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 }

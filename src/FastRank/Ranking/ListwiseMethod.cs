@@ -105,7 +105,7 @@ internal abstract class ListwiseMethod : IRankingMethod
         if (n == 0)
         {
             return new MethodResult([], new RerankUsage { TruncatedQuery = call.TruncatedQuery },
-                new RerankTimings { TokenizeMs = Ms(t1 - t0) });
+                new RerankTimings { TokenizeMs = RankingMethods.Ms(t1 - t0) });
         }
 
         var raw = new double[n];
@@ -169,9 +169,9 @@ internal abstract class ListwiseMethod : IRankingMethod
         };
         var timings = new RerankTimings
         {
-            TokenizeMs = Ms(t1 - t0),
-            PrefixMs = Ms(prefixTicks),
-            ScoreMs = Ms(t3 - t1 - prefixTicks),
+            TokenizeMs = RankingMethods.Ms(t1 - t0),
+            PrefixMs = RankingMethods.Ms(prefixTicks),
+            ScoreMs = RankingMethods.Ms(t3 - t1 - prefixTicks),
         };
         LastWindowStats = stats with { Windows = windows };
         return new MethodResult(ranked, usage, timings);
@@ -193,8 +193,6 @@ internal abstract class ListwiseMethod : IRankingMethod
         string text = string.Join(" > ", ids.Labels.Take(window).Select(l => "[" + l + "]"));
         return model.TokenizeTemplate(text).Length - model.TokenizeTemplate("[").Length;
     }
-
-    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 }
 
 /// <summary>Counters of one call's windows.</summary>

@@ -156,9 +156,9 @@ internal sealed class PointwiseMethod : IRankingMethod
         };
         var timings = new RerankTimings
         {
-            TokenizeMs = Ms(t1 - t0),
-            PrefixMs = Ms(prefixTicks),
-            ScoreMs = Ms(t2 - t1 - prefixTicks),
+            TokenizeMs = RankingMethods.Ms(t1 - t0),
+            PrefixMs = RankingMethods.Ms(prefixTicks),
+            ScoreMs = RankingMethods.Ms(t2 - t1 - prefixTicks),
         };
         // The raw logit difference orders without the saturation of P(yes) near 0 and 1.
         RankingMethods.SortByScore(ranked, byRawScore: true);
@@ -208,6 +208,4 @@ internal sealed class PointwiseMethod : IRankingMethod
 
     /// <summary>Tokens of the longest prompt a sequence must hold under <paramref name="options"/>.</summary>
     public int MaxPromptTokens(RerankerOptions options) => OverheadTokens + options.MaxQueryTokens + options.MaxDocumentTokens + 2;
-
-    private static double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
 }

@@ -155,8 +155,8 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         long end = Stopwatch.GetTimestamp();
         var timings = result.Timings with
         {
-            QueueMs = (start - queued) * 1000.0 / Stopwatch.Frequency,
-            TotalMs = (end - queued) * 1000.0 / Stopwatch.Frequency,
+            QueueMs = RankingMethods.Ms(start - queued),
+            TotalMs = RankingMethods.Ms(end - queued),
         };
         return new RerankResult(ranked, method, Path.GetFileName(_model.Path), result.Usage, timings);
     }
