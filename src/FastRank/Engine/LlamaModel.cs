@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using FastRank.Gguf;
 using FastRank.Interop;
+using FastRank.Prompts;
 using LLama;
 using LLama.Common;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,8 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly IntPtr _vocab;
     private readonly LlamaTokenAttr[] _attrs;
     private readonly string[] _markerTexts;
+    private readonly Dictionary<char, (string Text, int Id)[]> _specials;
+    private int[]? _pieceBytes;
 
     private LlamaModel(string path, GgufFile header, LLamaWeights weights)
     {
@@ -36,16 +39,19 @@ public sealed unsafe class LlamaModel : IDisposable
         VocabSize = LlamaNative.llama_vocab_n_tokens(_vocab);
         _attrs = new LlamaTokenAttr[VocabSize];
         var markers = new List<string>();
+        var specials = new List<(string Text, int Id)>();
         for (int t = 0; t < VocabSize; t++)
         {
             _attrs[t] = (LlamaTokenAttr)LlamaNative.llama_vocab_get_attr(_vocab, t);
-            if ((_attrs[t] & LlamaTokenAttr.UserDefined) != 0)
-            {
-                string text = TokenText(t);
-                if (IsMarker(text)) markers.Add(text);
-            }
+            if ((_attrs[t] & (LlamaTokenAttr.Control | LlamaTokenAttr.UserDefined | LlamaTokenAttr.Unknown)) == 0) continue;
+            string text = TokenText(t);
+            if (text.Length > 0) specials.Add((text, t));
+            if ((_attrs[t] & LlamaTokenAttr.UserDefined) != 0 && IsMarker(text)) markers.Add(text);
         }
         _markerTexts = [.. markers];
+        // Longest first, as llama.cpp's special-token partition matches them.
+        _specials = specials.GroupBy(s => s.Text[0])
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(s => s.Text.Length).ThenBy(s => s.Id).ToArray());
         Bos = LlamaNative.llama_vocab_bos(_vocab);
         Eos = LlamaNative.llama_vocab_eos(_vocab);
         AddBos = LlamaNative.llama_vocab_get_add_bos(_vocab);
@@ -281,6 +287,162 @@ public sealed unsafe class LlamaModel : IDisposable
             ArrayPool<byte>.Shared.Return(bytes);
             ArrayPool<int>.Shared.Return(tokens);
         }
+    }
+
+    /// <summary>
+    /// Tokenizes a prompt made of trusted markup and untrusted text the way a model's reference
+    /// tokenizer sees the rendered string: special tokens are matched in the markup only, and every run
+    /// of text between two special tokens is tokenized as ONE string, whichever parts of it are markup
+    /// and which are values (so a query's last character and the literal after it can merge into one
+    /// token, as they do for Hugging Face's tokenizer and for llama.cpp's own tokenization of the whole
+    /// string). Untrusted text never yields a special token: it is not searched for them, and a marker
+    /// token that llama.cpp matches even with special parsing off (USER_DEFINED, such as <c>&lt;think&gt;</c>)
+    /// is broken up where it overlaps untrusted text.
+    /// </summary>
+    /// <param name="segments">The prompt's parts in order.</param>
+    /// <param name="tokenOffsets">When given, receives each token's start as a UTF-8 byte offset into the rendered prompt.</param>
+    internal int[] TokenizePrompt(IReadOnlyList<PromptSegment> segments, List<int>? tokenOffsets = null)
+    {
+        ArgumentNullException.ThrowIfNull(segments);
+        var text = new StringBuilder();
+        var untrusted = new List<(int Start, int End)>();
+        var fragments = new List<(int Start, int End, int Special)>();
+        int runStart = 0;
+        foreach (var seg in segments)
+        {
+            string part = seg.Text ?? throw new ArgumentException("a prompt segment has null text", nameof(segments));
+            int at = text.Length;
+            text.Append(part);
+            if (!seg.IsMarkup)
+            {
+                if (part.Length > 0) untrusted.Add((at, at + part.Length));
+                continue;
+            }
+            for (int i = 0; i < part.Length;)
+            {
+                if (MatchSpecial(part, i) is { } sp)
+                {
+                    if (at + i > runStart) fragments.Add((runStart, at + i, -1));
+                    fragments.Add((at + i, at + i + sp.Text.Length, sp.Id));
+                    i += sp.Text.Length;
+                    runStart = at + i;
+                }
+                else
+                {
+                    i++;
+                }
+            }
+        }
+        if (text.Length > runStart) fragments.Add((runStart, text.Length, -1));
+
+        string s = text.ToString();
+        var tokens = new List<int>(s.Length / 3 + 8);
+        int bytesBefore = 0, charsCounted = 0;
+        foreach (var (start, end, special) in fragments)
+        {
+            bytesBefore += Encoding.UTF8.GetByteCount(s.AsSpan(charsCounted, start - charsCounted));
+            charsCounted = start;
+            if (special >= 0)
+            {
+                tokens.Add(special);
+                tokenOffsets?.Add(bytesBefore);
+                continue;
+            }
+            int first = tokens.Count;
+            TokenizeRun(s, start, end, untrusted, tokens);
+            if (tokenOffsets is not null)
+            {
+                int offset = bytesBefore;
+                for (int k = first; k < tokens.Count; k++)
+                {
+                    tokenOffsets.Add(offset);
+                    offset += PieceByteLength(tokens[k]);
+                }
+            }
+        }
+        return [.. tokens];
+    }
+
+    /// <summary>Renders prompt segments to the text they stand for.</summary>
+    internal static string Render(IReadOnlyList<PromptSegment> segments) => string.Concat(segments.Select(s => s.Text));
+
+    private (string Text, int Id)? MatchSpecial(string text, int at)
+    {
+        if (!_specials.TryGetValue(text[at], out var candidates)) return null;
+        foreach (var c in candidates)
+            if (string.CompareOrdinal(text, at, c.Text, 0, c.Text.Length) == 0) return c;
+        return null;
+    }
+
+    // One run of text between special tokens, tokenized whole, except that a marker token overlapping
+    // untrusted text is cut after its first character (the cut pieces are tokenized apart).
+    private void TokenizeRun(string s, int start, int end, List<(int Start, int End)> untrusted, List<int> dst)
+    {
+        SortedSet<int>? cuts = null;
+        if (_markerTexts.Length > 0)
+        {
+            foreach (string m in _markerTexts)
+            {
+                for (int at = s.IndexOf(m, start, end - start, StringComparison.Ordinal); at >= 0 && at + m.Length <= end;
+                     at = at + 1 < end ? s.IndexOf(m, at + 1, end - at - 1, StringComparison.Ordinal) : -1)
+                {
+                    if (Overlaps(untrusted, at, at + m.Length)) (cuts ??= []).Add(at + 1);
+                }
+            }
+        }
+        int from = start;
+        if (cuts is not null)
+        {
+            foreach (int cut in cuts)
+            {
+                dst.AddRange(TokenizeRaw(s[from..cut], parseSpecial: false));
+                from = cut;
+            }
+        }
+        dst.AddRange(TokenizeRaw(s[from..end], parseSpecial: false));
+    }
+
+    private static bool Overlaps(List<(int Start, int End)> ranges, int start, int end)
+    {
+        foreach (var r in ranges)
+            if (r.Start < end && start < r.End) return true;
+        return false;
+    }
+
+    /// <summary>Bytes of text the token renders to (special tokens render their text).</summary>
+    internal int PieceByteLength(int token)
+    {
+        var cache = _pieceBytes ??= CreatePieceCache();
+        int n = Volatile.Read(ref cache[token]);
+        if (n >= 0) return n;
+        Span<byte> buf = stackalloc byte[256];
+        fixed (byte* b = buf) n = LlamaNative.llama_token_to_piece(_vocab, token, b, buf.Length, 0, true);
+        n = Math.Abs(n);
+        Volatile.Write(ref cache[token], n);
+        return n;
+    }
+
+    private int[] CreatePieceCache()
+    {
+        var cache = new int[VocabSize];
+        Array.Fill(cache, -1);
+        return cache;
+    }
+
+    /// <summary>
+    /// The longest prefix of <paramref name="text"/> that the first <paramref name="tokens"/> tokens of
+    /// its plain-text tokenization cover, cut back to a whole character: how untrusted text is cut to a
+    /// token budget before it is put into a prompt.
+    /// </summary>
+    internal string CutToTokens(string text, ReadOnlySpan<int> textTokens, int tokens)
+    {
+        if (tokens >= textTokens.Length) return text;
+        long bytes = 0;
+        for (int k = 0; k < tokens; k++) bytes += PieceByteLength(textTokens[k]);
+        byte[] utf8 = Encoding.UTF8.GetBytes(text);
+        int cut = (int)Math.Min(bytes, utf8.Length);
+        while (cut > 0 && cut < utf8.Length && (utf8[cut] & 0xC0) == 0x80) cut--;
+        return Encoding.UTF8.GetString(utf8, 0, cut);
     }
 
     private static bool IsMarker(string text) =>

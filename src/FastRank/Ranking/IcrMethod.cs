@@ -104,7 +104,7 @@ internal sealed class IcrMethod : IRankingMethod
     }
 
     private int MaxSuffixTokens(RerankerOptions options) =>
-        _builder.QueryFrameTokens + Math.Max(options.MaxQueryTokens, _builder.CalibrationQuery.Length);
+        _builder.QueryFrameTokens + Math.Max(options.MaxQueryTokens, _calibrationSuffix.Length - _builder.QueryFrameTokens) + 2;
 
     public ContextConfig ContextConfig(RerankerOptions options)
     {
@@ -176,28 +176,31 @@ internal sealed class IcrMethod : IRankingMethod
     /// <summary>Tokenizes a call and plans its chunks.</summary>
     internal IcrPrompt BuildPrompt(string query, IReadOnlyList<string> documents)
     {
-        int[] queryTokens = _builder.QueryTokens(query);
+        ArgumentNullException.ThrowIfNull(query);
+        int[] queryTokens = _model.TokenizeTextBounded(query, _options.MaxQueryTokens);
         bool queryTruncated = queryTokens.Length > _options.MaxQueryTokens;
         if (queryTruncated)
         {
-            _logger.LogWarning("Query of {Tokens} tokens truncated to {Budget} tokens", queryTokens.Length, _options.MaxQueryTokens);
-            queryTokens = queryTokens[.._options.MaxQueryTokens];
+            _logger.LogWarning("Query truncated to {Budget} tokens", _options.MaxQueryTokens);
+            query = _model.CutToTokens(query, queryTokens, _options.MaxQueryTokens);
         }
-        int[] querySuffix = _builder.QuerySuffix(queryTokens);
+        int[] querySuffix = _builder.QuerySuffix(query);
 
         int n = documents.Count;
-        var texts = new int[n][];
+        var texts = new string[n];
+        var lengths = new int[n];
         var truncated = new bool[n];
         for (int i = 0; i < n; i++)
         {
             string doc = documents[i] ?? throw new ArgumentException($"document {i} is null", nameof(documents));
-            int[] tokens = _builder.DocumentTokens(doc);
+            int[] tokens = _model.TokenizeTextBounded(doc, MaxDocumentTokens);
             if (tokens.Length > MaxDocumentTokens)
             {
-                tokens = tokens[..MaxDocumentTokens];
+                doc = _model.CutToTokens(doc, tokens, MaxDocumentTokens);
                 truncated[i] = true;
             }
-            texts[i] = tokens;
+            texts[i] = doc;
+            lengths[i] = Math.Min(tokens.Length, MaxDocumentTokens);
         }
 
         // Chunk budget: the cells minus the head, the separator before the query span and the longer query span.
@@ -205,18 +208,20 @@ internal sealed class IcrMethod : IRankingMethod
         int suffix = Math.Max(querySuffix.Length, _calibrationSuffix.Length);
         int budget = Cells - _builder.Head.Length - sep - suffix;
         int maxPerChunk = _icr.MaxDocumentsPerChunk > 0 ? _icr.MaxDocumentsPerChunk : n;
-        int label = _builder.Label(Math.Min(n, maxPerChunk)).Length;
+        // A label ("[100] ") and one token of slack for where a document's end merges with what follows.
+        int label = _model.TokenizeText("[" + Math.Min(n, maxPerChunk).ToString(System.Globalization.CultureInfo.InvariantCulture) + "] ").Length + 1;
         var costs = new int[n];
         for (int i = 0; i < n; i++)
         {
             int room = budget - sep - label;
-            if (texts[i].Length > room)
+            if (lengths[i] > room)
             {
                 // Only with a context smaller than one document's budget: cut to what one prompt can hold.
-                texts[i] = texts[i][..Math.Max(0, room)];
+                texts[i] = _model.CutToTokens(texts[i], _model.TokenizeText(texts[i]), Math.Max(0, room));
+                lengths[i] = Math.Max(0, room);
                 truncated[i] = true;
             }
-            costs[i] = sep + label + texts[i].Length;
+            costs[i] = sep + label + lengths[i];
         }
         int truncatedCount = truncated.Count(t => t);
         if (truncatedCount > 0)

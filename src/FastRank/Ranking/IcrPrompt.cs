@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Text;
 using FastRank.Engine;
+using FastRank.Prompts;
 
 namespace FastRank.Ranking;
 
@@ -26,18 +28,25 @@ internal sealed record IcrChunk(int[] Prefix, int[] Documents, IcrSpan[] Spans);
 internal sealed record IcrPrompt(IcrChunk[] Chunks, int[] QuerySuffix, int[] CalibrationSuffix, int TruncatedDocuments, bool TruncatedQuery);
 
 /// <summary>
-/// The token pieces of ICR prompts for one model and options: markup literals are tokenized as trusted
-/// template text, the preamble, labels, documents, instruction and query as untrusted text (no control
-/// token can come from them).
+/// The ICR prompts for one model and options. The text between two special tokens is tokenized as one
+/// string (as the reference tokenizer sees the rendered prompt); markup literals may hold special tokens,
+/// the preamble, documents, instruction and query are untrusted text (no special token can come from them).
 /// <code>
 /// [BOS] {open}{preamble}  {sep}[1] {doc}  {sep}[2] {doc} ... {sep}  {late instruction}{sep}Query: {query}{close}
 /// |------------------------- prefix (decoded once) --------------------| |------------ query span -------------|
 /// </code>
+/// The query span starts after the separator that ends the documents, a boundary where the tokenizations of
+/// the two parts meet without merging as long as the late instruction (or <c>Query:</c>) starts with a
+/// letter, as the built-in ones do.
 /// </summary>
 internal sealed class IcrPromptBuilder
 {
     private readonly LlamaModel _model;
-    private readonly List<int[]> _labels = [];
+    private readonly string _open;
+    private readonly string _preamble;
+    private readonly string _separator;
+    private readonly string _late;
+    private readonly string _close;
 
     public IcrPromptBuilder(LlamaModel model, IcrOptions options)
     {
@@ -50,78 +59,83 @@ internal sealed class IcrPromptBuilder
             IcrPromptLayout.ChatML => ("<|im_start|>user\n", "", "\n\n", "<|im_end|>\n<|im_start|>assistant\n"),
             _ => ("", "", "\n\n", ""),
         };
-        var head = new List<int>();
-        if (model.AddBos) head.Add(model.Bos);
-        head.AddRange(model.TokenizeTemplate(open));
-        if (options.Preamble.Length > 0) head.AddRange(model.TokenizeText(preambleSpace + options.Preamble));
-        Head = [.. head];
+        _open = open;
+        _preamble = options.Preamble.Length == 0 ? "" : preambleSpace + options.Preamble;
+        _separator = sep;
+        _late = options.LateInstruction;
+        _close = close;
+        Head = Tokenize(HeadSegments());
         Separator = model.TokenizeTemplate(sep);
-        Late = options.LateInstruction.Length == 0 ? [] : model.TokenizeText(options.LateInstruction);
-        QueryLabel = model.TokenizeTemplate("Query:");
-        Close = model.TokenizeTemplate(close);
-        CalibrationQuery = QueryTokens(options.CalibrationQuery);
+        CalibrationQuery = options.CalibrationQuery;
+        QueryFrameTokens = QuerySuffix("").Length;
     }
 
     public IcrPromptLayout Layout { get; }
 
+    /// <summary>BOS, the opening markup and the preamble.</summary>
     public int[] Head { get; }
 
+    /// <summary>The separator between documents, tokenized alone (for sizing).</summary>
     public int[] Separator { get; }
 
-    public int[] Late { get; }
-
-    public int[] QueryLabel { get; }
-
-    public int[] Close { get; }
-
-    public int[] CalibrationQuery { get; }
+    /// <summary>The content-free query of calibration.</summary>
+    public string CalibrationQuery { get; }
 
     /// <summary>Tokens of the query part around the query itself.</summary>
-    public int QueryFrameTokens => Late.Length + Separator.Length + QueryLabel.Length + Close.Length;
+    public int QueryFrameTokens { get; }
 
-    /// <summary>The query span for <paramref name="queryTokens"/>: late instruction, separator, <c>Query:</c>, the query, the chat suffix.</summary>
-    public int[] QuerySuffix(ReadOnlySpan<int> queryTokens) => [.. Late, .. Separator, .. QueryLabel, .. queryTokens, .. Close];
+    private List<PromptSegment> HeadSegments() => [PromptSegment.Markup(_open), PromptSegment.Plain(_preamble)];
 
-    /// <summary>The query's tokens (untrusted text, with the leading space a value takes after <c>Query:</c>).</summary>
-    public int[] QueryTokens(string query) => query.Length == 0 ? [] : _model.TokenizeText(" " + query);
+    private int[] Tokenize(List<PromptSegment> segments, List<int>? offsets = null)
+    {
+        int[] tokens = _model.TokenizePrompt(segments, offsets);
+        return _model.AddBos ? [_model.Bos, .. tokens] : tokens;
+    }
 
-    /// <summary>A document's text tokens (untrusted text, after its label and a space).</summary>
+    /// <summary>The query span for <paramref name="query"/>: late instruction, separator, <c>Query:</c>, the query, the chat suffix.</summary>
+    public int[] QuerySuffix(string query) => _model.TokenizePrompt(
+        [PromptSegment.Plain(_late), PromptSegment.Markup(_separator + "Query: "), PromptSegment.Plain(query), PromptSegment.Markup(_close)]);
+
+    /// <summary>A document's text tokens alone (for budgets and chunk planning).</summary>
     public int[] DocumentTokens(string document) => document.Length == 0 ? [] : _model.TokenizeText(" " + document);
 
-    /// <summary>The tokens of label <c>[k]</c> (k from 1).</summary>
-    public int[] Label(int k)
+    /// <summary>
+    /// The prefix of one chunk: documents <paramref name="order"/> (input indices, in prompt order) with texts
+    /// <paramref name="texts"/>. A document's span holds the tokens that start inside its label or text (a
+    /// token that merges the text's end with the separator after it belongs to the document).
+    /// </summary>
+    public IcrChunk BuildChunk(int[] order, IReadOnlyList<string> texts)
     {
-        while (_labels.Count < k) _labels.Add(_model.TokenizeText($"[{(_labels.Count + 1).ToString(CultureInfo.InvariantCulture)}]"));
-        return _labels[k - 1];
-    }
-
-    /// <summary>The prefix of one chunk: documents <paramref name="order"/> (input indices, in prompt order) with texts <paramref name="texts"/>.</summary>
-    public IcrChunk BuildChunk(int[] order, IReadOnlyList<int[]> texts)
-    {
-        int length = Head.Length + Separator.Length;
-        for (int k = 0; k < order.Length; k++) length += Separator.Length + Label(k + 1).Length + texts[order[k]].Length;
-        var prefix = new int[length];
-        var spans = new IcrSpan[order.Length];
-        int at = 0;
-        Head.CopyTo(prefix, at);
-        at += Head.Length;
+        var segments = HeadSegments();
+        int bytes = Encoding.UTF8.GetByteCount(_open) + Encoding.UTF8.GetByteCount(_preamble);
+        var ranges = new (int Start, int End)[order.Length];
+        int sepBytes = Encoding.UTF8.GetByteCount(_separator);
         for (int k = 0; k < order.Length; k++)
         {
-            Separator.CopyTo(prefix, at);
-            at += Separator.Length;
-            int start = at;
-            int[] label = Label(k + 1);
-            label.CopyTo(prefix, at);
-            at += label.Length;
-            int[] text = texts[order[k]];
-            text.CopyTo(prefix, at);
-            at += text.Length;
-            spans[k] = new IcrSpan(start, at - start);
+            string label = "[" + (k + 1).ToString(CultureInfo.InvariantCulture) + "] ";
+            string text = texts[order[k]];
+            segments.Add(PromptSegment.Markup(_separator + label));
+            segments.Add(PromptSegment.Plain(text));
+            bytes += sepBytes;
+            int start = bytes;
+            bytes += Encoding.UTF8.GetByteCount(label) + Encoding.UTF8.GetByteCount(text);
+            ranges[k] = (start, bytes);
         }
-        Separator.CopyTo(prefix, at);
+        segments.Add(PromptSegment.Markup(_separator));
+        var offsets = new List<int>();
+        int[] prefix = Tokenize(segments, offsets);
+        int shift = prefix.Length - offsets.Count; // BOS has no text
+        var spans = new IcrSpan[order.Length];
+        int t = 0;
+        for (int k = 0; k < order.Length; k++)
+        {
+            while (t < offsets.Count && offsets[t] < ranges[k].Start) t++;
+            int first = t;
+            while (t < offsets.Count && offsets[t] < ranges[k].End) t++;
+            spans[k] = new IcrSpan(first + shift, t - first);
+        }
         return new IcrChunk(prefix, order, spans);
     }
-
     /// <summary>The layout <paramref name="requested"/> resolves to for <paramref name="model"/>.</summary>
     public static IcrPromptLayout Resolve(IcrPromptLayout requested, LlamaModel model)
     {

@@ -36,7 +36,7 @@ internal abstract class ListwiseMethod : IRankingMethod
 
         int w = Settings.WindowSize;
         GenerationBudget = !generates ? 0 : Settings.MaxGeneratedTokens > 0 ? Settings.MaxGeneratedTokens : CompletePermutationTokens(model, Identifiers, w) + 1;
-        int other = Prompt.FixedTokens(w) + 2 * options.MaxQueryTokens + GenerationBudget + 2;
+        int other = Prompt.FixedTokens(w) + 2 * options.MaxQueryTokens + GenerationBudget + 2 + w;
         PassageBudget = Settings.MaxPassageTokens;
         int train = model.TrainContextLength;
         if (train > 0 && other + (long)w * PassageBudget > train)

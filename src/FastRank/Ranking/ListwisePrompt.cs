@@ -33,9 +33,7 @@ internal sealed partial class ListwisePrompt
     private readonly ChatLayout _layout;
     private readonly ListwiseIdentifierSet _ids;
     private readonly string _system;
-    private readonly int[][] _labels;
     private readonly Dictionary<int, int[]> _heads = [];
-    private readonly int[] _afterQuery;
 
     public ListwisePrompt(LlamaModel model, ChatLayout layout, ListwiseIdentifierSet identifiers, string? systemPrompt)
     {
@@ -43,34 +41,57 @@ internal sealed partial class ListwisePrompt
         _layout = layout;
         _ids = identifiers;
         _system = systemPrompt ?? DefaultSystemPrompt;
-        _labels = new int[identifiers.Count][];
-        for (int k = 0; k < identifiers.Count; k++)
-            _labels[k] = model.TokenizeTemplate((k == 0 ? "[" : "\n[") + identifiers.Labels[k] + "]");
-        _afterQuery = model.TokenizeTemplate(".\n\n");
     }
 
     public ListwiseIdentifierSet Identifiers => _ids;
 
-    /// <summary>The head for windows of <paramref name="num"/> passages (the number is part of the instruction).</summary>
+    /// <summary>The head for windows of <paramref name="num"/> passages (the number is part of the instruction): the prompt up to the query.</summary>
     public int[] Head(int num)
     {
         lock (_heads)
         {
             if (_heads.TryGetValue(num, out var head)) return head;
-            var w = new TokenWriter(_model);
-            if (_model.AddBos) w.Tokens([_model.Bos]);
-            var parts = _layout.Parsed;
-            int user = parts.IndexOf("user");
-            for (int i = 0; i < user; i++)
-            {
-                if (parts.Parts[i].IsPlaceholder) w.Text(PromptTokens.LeadingSpace(parts, i) + _system);
-                else w.Markup(PromptTokens.Literal(parts, i));
-            }
-            w.Markup(PromptTokens.LeadingSpace(parts, user) + Intro(num));
-            head = w.ToArray();
+            head = Tokenize(Segments(num, null, null));
             _heads[num] = head;
             return head;
         }
+    }
+
+    /// <summary>
+    /// The parts of a window's prompt, in the reference's layout: the chat layout around one user message
+    /// <c>{intro} {query}.\n\n[A] {passage}\n[B] {passage}\n...Search Query: {query}.\n{instruction}</c>, then
+    /// <c>[</c> after the assistant turn opens. Without a query: up to the query (the head); without passages:
+    /// up to the first passage (head and query).
+    /// </summary>
+    internal List<PromptSegment> Segments(int num, string? query, IReadOnlyList<string>? passages)
+    {
+        var segments = new List<PromptSegment>();
+        var parts = _layout.Parsed;
+        int user = parts.IndexOf("user");
+        for (int i = 0; i < user; i++)
+            segments.Add(parts.Parts[i].IsPlaceholder ? PromptSegment.Plain(_system) : PromptSegment.Markup(parts.Parts[i].Text));
+        segments.Add(PromptSegment.Markup(Intro(num) + " "));
+        if (query is null) return segments;
+        segments.Add(PromptSegment.Plain(query));
+        segments.Add(PromptSegment.Markup(".\n\n"));
+        if (passages is null) return segments;
+        for (int k = 0; k < passages.Count; k++)
+        {
+            segments.Add(PromptSegment.Markup("[" + _ids.Labels[k] + "] "));
+            segments.Add(PromptSegment.Plain(passages[k]));
+            segments.Add(PromptSegment.Markup("\n"));
+        }
+        segments.Add(PromptSegment.Markup("Search Query: "));
+        segments.Add(PromptSegment.Plain(query));
+        segments.Add(PromptSegment.Markup(Outro(num)));
+        return segments;
+    }
+
+    /// <summary>A prompt's tokens: BOS when the model adds one, then the parts tokenized as the reference tokenizer sees the rendered text.</summary>
+    internal int[] Tokenize(List<PromptSegment> segments)
+    {
+        int[] tokens = _model.TokenizePrompt(segments);
+        return _model.AddBos ? [_model.Bos, .. tokens] : tokens;
     }
 
     private string Intro(int num)
@@ -94,47 +115,32 @@ internal sealed partial class ListwisePrompt
         return sb.ToString();
     }
 
-    /// <summary>Tokenizes one call: the query and every passage once, cut to their budgets.</summary>
+    /// <summary>Prepares one call: the query and every passage sanitized and cut to their budgets (as text, at a token boundary).</summary>
     public ListwiseCall Build(string query, IReadOnlyList<string> documents, int passageBudget, int queryBudget)
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(documents);
         string q = Sanitize(query);
-        int[] queryTokens = q.Length == 0 ? [] : _model.TokenizeText(" " + q);
-        bool queryTruncated = queryTokens.Length > queryBudget;
-        if (queryTruncated) queryTokens = queryTokens[..queryBudget];
+        bool queryTruncated = Cut(ref q, queryBudget);
 
-        var passages = new int[documents.Count][];
+        var passages = new string[documents.Count];
         int truncated = 0;
         for (int i = 0; i < documents.Count; i++)
         {
             string p = Sanitize(documents[i] ?? throw new ArgumentException($"document {i} is null", nameof(documents)));
-            int[] t = p.Length == 0 ? [] : _model.TokenizeText(" " + p);
-            if (t.Length > passageBudget)
-            {
-                t = t[..passageBudget];
-                truncated++;
-            }
-            passages[i] = t;
+            if (Cut(ref p, passageBudget)) truncated++;
+            passages[i] = p;
         }
-        return new ListwiseCall(this, queryTokens, passages, truncated, queryTruncated);
+        return new ListwiseCall(this, q, passages, truncated, queryTruncated);
     }
 
-    /// <summary>Head and query: the prefix every window of <paramref name="num"/> passages shares.</summary>
-    internal int[] Prefix(int num, int[] queryTokens) => [.. Head(num), .. queryTokens, .. _afterQuery];
-
-    /// <summary>After the last passage of a window of <paramref name="num"/>: the query again, the instruction, the chat suffix and <c>[</c>.</summary>
-    internal int[] Tail(int num, int[] queryTokens)
+    private bool Cut(ref string text, int budget)
     {
-        var tail = new TokenWriter(_model);
-        tail.Markup("\nSearch Query:");
-        tail.Tokens(queryTokens);
-        tail.Markup(Outro(num));
-        return tail.ToArray();
+        int[] tokens = _model.TokenizeTextBounded(text, budget);
+        if (tokens.Length <= budget) return false;
+        text = _model.CutToTokens(text, tokens, budget);
+        return true;
     }
-
-    /// <summary>Label tokens of window position <paramref name="k"/> (<c>[A]</c>, <c>\n[B]</c>, ...).</summary>
-    internal int[] Label(int k) => _labels[k];
 
     /// <summary>Tokens of a window prompt besides the query (twice) and the passages, for sizing contexts.</summary>
     public int FixedTokens(int windowSize)
@@ -158,63 +164,32 @@ internal sealed partial class ListwisePrompt
 
     [GeneratedRegex(@"\[\s*([A-Za-z]|[0-9]{1,3})\s*\]", RegexOptions.CultureInvariant)]
     private static partial Regex IdentifierLike();
-
-    /// <summary>Accumulates template text and flushes it as one tokenization before any untrusted text or tokens.</summary>
-    private sealed class TokenWriter(LlamaModel model)
-    {
-        private readonly List<int> _tokens = [];
-        private readonly StringBuilder _markup = new();
-
-        public void Markup(string text) => _markup.Append(text);
-
-        public void Text(string text)
-        {
-            Flush();
-            _tokens.AddRange(model.TokenizeText(text));
-        }
-
-        public void Tokens(ReadOnlySpan<int> tokens)
-        {
-            Flush();
-            _tokens.AddRange(tokens);
-        }
-
-        public int[] ToArray()
-        {
-            Flush();
-            return [.. _tokens];
-        }
-
-        private void Flush()
-        {
-            if (_markup.Length == 0) return;
-            _tokens.AddRange(model.TokenizeTemplate(_markup.ToString()));
-            _markup.Clear();
-        }
-    }
 }
 
 /// <summary>
-/// The tokens of one listwise call: the query and passages tokenized once; the prefix and tail of each
-/// window size (the instruction names the number of passages) built on first use.
+/// One listwise call: the sanitized query and passages; the head, the prefix and the tokens of each
+/// window built on demand. A window's prompt is tokenized whole (as the reference tokenizer sees the
+/// rendered text); the prefix every window of a size shares is the longest beginning the prompt up to the
+/// passages has in common with a window's prompt (all windows read the same text up to their first passage).
 /// </summary>
 internal sealed class ListwiseCall
 {
     private readonly ListwisePrompt _prompt;
-    private readonly int[] _query;
-    private readonly Dictionary<int, (int[] Prefix, int[] Tail)> _bySize = [];
+    private readonly string _query;
+    private readonly string[] _passages;
+    private readonly Dictionary<int, (int[] Head, int[] Prefix)> _bySize = [];
 
-    public ListwiseCall(ListwisePrompt prompt, int[] queryTokens, int[][] passages, int truncatedDocuments, bool truncatedQuery)
+    public ListwiseCall(ListwisePrompt prompt, string query, string[] passages, int truncatedDocuments, bool truncatedQuery)
     {
         _prompt = prompt;
-        _query = queryTokens;
-        Passages = passages;
+        _query = query;
+        _passages = passages;
         TruncatedDocuments = truncatedDocuments;
         TruncatedQuery = truncatedQuery;
     }
 
-    /// <summary>Each document's passage tokens (leading space included), cut to the budget.</summary>
-    public int[][] Passages { get; }
+    /// <summary>Each document's passage text, sanitized and cut to the budget.</summary>
+    public IReadOnlyList<string> Passages => _passages;
 
     /// <summary>Passages cut to the budget.</summary>
     public int TruncatedDocuments { get; }
@@ -222,37 +197,45 @@ internal sealed class ListwiseCall
     /// <summary>Whether the query was cut to its budget.</summary>
     public bool TruncatedQuery { get; }
 
-    /// <summary>The query-independent head for windows of <paramref name="num"/> passages (cached across calls).</summary>
-    public int[] Head(int num) => _prompt.Head(num);
+    /// <summary>The query-independent head for windows of <paramref name="num"/> passages (cached across calls); a beginning of <see cref="Prefix"/>.</summary>
+    public int[] Head(int num) => Parts(num).Head;
 
     /// <summary>Head and query for windows of <paramref name="num"/> passages: shared by those windows.</summary>
     public int[] Prefix(int num) => Parts(num).Prefix;
 
-    /// <summary>The suffix of the window holding <paramref name="items"/> (input indices) in that order.</summary>
-    public int[] WindowSuffix(ReadOnlySpan<int> items)
+    /// <summary>The whole prompt of the window holding <paramref name="items"/> (input indices) in that order.</summary>
+    public int[] WindowPrompt(ReadOnlySpan<int> items)
     {
-        int[] tail = Parts(items.Length).Tail;
-        int length = tail.Length;
-        for (int k = 0; k < items.Length; k++) length += _prompt.Label(k).Length + Passages[items[k]].Length;
-        var suffix = new int[length];
-        int at = 0;
-        for (int k = 0; k < items.Length; k++)
-        {
-            int[] label = _prompt.Label(k);
-            label.CopyTo(suffix, at);
-            at += label.Length;
-            Passages[items[k]].CopyTo(suffix, at);
-            at += Passages[items[k]].Length;
-        }
-        tail.CopyTo(suffix, at);
-        return suffix;
+        var texts = new string[items.Length];
+        for (int k = 0; k < items.Length; k++) texts[k] = _passages[items[k]];
+        return _prompt.Tokenize(_prompt.Segments(items.Length, _query, texts));
     }
 
-    private (int[] Prefix, int[] Tail) Parts(int num)
+    /// <summary>The tokens the window holding <paramref name="items"/> adds to <see cref="Prefix"/>.</summary>
+    /// <exception cref="InvalidOperationException">The window's tokenization does not begin with the shared prefix (a vocabulary that merges across the first label).</exception>
+    public int[] WindowSuffix(ReadOnlySpan<int> items)
+    {
+        int[] prefix = Prefix(items.Length);
+        int[] full = WindowPrompt(items);
+        if (!full.AsSpan().StartsWith(prefix))
+            throw new InvalidOperationException("a listwise window's tokens do not begin with the prefix its windows share");
+        return full[prefix.Length..];
+    }
+
+    private (int[] Head, int[] Prefix) Parts(int num)
     {
         if (!_bySize.TryGetValue(num, out var parts))
         {
-            parts = (_prompt.Prefix(num, _query), _prompt.Tail(num, _query));
+            int[] upToPassages = _prompt.Tokenize(_prompt.Segments(num, _query, null));
+            // Windows share their text up to the first passage; a probe passage shows where the tokens of
+            // that text stop being the same.
+            var probe = _prompt.Segments(num, _query, null);
+            probe.Add(PromptSegment.Markup("[" + _prompt.Identifiers.Labels[0] + "] "));
+            probe.Add(PromptSegment.Plain("x"));
+            int shared = upToPassages.AsSpan().CommonPrefixLength(_prompt.Tokenize(probe));
+            int[] prefix = upToPassages[..shared];
+            int[] head = _prompt.Head(num);
+            parts = (head[..head.AsSpan().CommonPrefixLength(prefix)], prefix);
             _bySize[num] = parts;
         }
         return parts;

@@ -18,12 +18,9 @@ internal sealed class PointwiseMethod : IRankingMethod
 
     private readonly LlamaModel _model;
     private readonly PromptTemplate _template;
-    private readonly Dictionary<string, string> _values;
-    private readonly int _queryIndex;
-    private readonly int _documentIndex;
+    private readonly string _instruction;
     private readonly int[] _head;
-    private readonly int[] _betweenQueryAndDocument;
-    private readonly int[] _tail;
+    private readonly int _tailTokens;
     private readonly ILogger _logger;
     private readonly RerankerOptions _options;
 
@@ -38,29 +35,55 @@ internal sealed class PointwiseMethod : IRankingMethod
             ?? throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' has no single token for \"no\": pointwise scoring needs one");
 
         (_template, TemplateSource) = ChooseTemplate(model, options);
-        _values = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["instruction"] = options.Instruction ?? ChatTemplates.DefaultInstruction,
-        };
-        _queryIndex = _template.IndexOf("query");
-        _documentIndex = _template.IndexOf("document");
-        if (_documentIndex < _queryIndex)
+        _instruction = options.Instruction ?? ChatTemplates.DefaultInstruction;
+        int queryIndex = _template.IndexOf("query");
+        int documentIndex = _template.IndexOf("document");
+        if (documentIndex < queryIndex)
             throw new ArgumentException("the pointwise template must place {query} before {document} (the query is the shared prefix)");
         int instructionIndex = _template.IndexOf("instruction");
-        if (instructionIndex > _documentIndex)
+        if (instructionIndex > documentIndex)
             throw new ArgumentException("the pointwise template must place {instruction} before {document}");
 
-        var head = new List<int>();
-        if (model.AddBos) head.Add(model.Bos);
-        PromptTokens.Append(model, _template, 0, _queryIndex, _values, head);
-        _head = [.. head];
-        var between = new List<int>();
-        PromptTokens.Append(model, _template, _queryIndex + 1, _documentIndex, _values, between);
-        _betweenQueryAndDocument = [.. between];
-        var tail = new List<int>();
-        PromptTokens.Append(model, _template, _documentIndex + 1, _template.Parts.Count, _values, tail);
-        _tail = [.. tail];
-        if (_tail.Length == 0) throw new ArgumentException("the pointwise template needs text after {document} (the answer is read at the last prompt token)");
+        _head = Tokenize(Segments(null, null));
+        var afterDocument = new List<PromptSegment>();
+        for (int i = documentIndex + 1; i < _template.Parts.Count; i++) afterDocument.Add(PromptSegment.Markup(_template.Parts[i].Text));
+        _tailTokens = model.TokenizePrompt(afterDocument).Length;
+        if (_tailTokens == 0) throw new ArgumentException("the pointwise template needs text after {document} (the answer is read at the last prompt token)");
+        OverheadTokens = Tokenize(Segments("", "")).Length;
+    }
+
+    /// <summary>
+    /// The prompt's parts up to the query (<paramref name="query"/> null), up to the document
+    /// (<paramref name="document"/> null) or whole: template text as markup, the instruction, query and
+    /// document as untrusted text.
+    /// </summary>
+    private List<PromptSegment> Segments(string? query, string? document)
+    {
+        var segments = new List<PromptSegment>(_template.Parts.Count);
+        foreach (var part in _template.Parts)
+        {
+            if (!part.IsPlaceholder)
+            {
+                segments.Add(PromptSegment.Markup(part.Text));
+                continue;
+            }
+            string? value = part.Text switch
+            {
+                "instruction" => _instruction,
+                "query" => query,
+                _ => document,
+            };
+            if (value is null) break;
+            segments.Add(PromptSegment.Plain(value));
+        }
+        return segments;
+    }
+
+    /// <summary>A prompt's tokens: BOS when the model adds one, then the parts tokenized as the reference tokenizer sees the rendered text.</summary>
+    private int[] Tokenize(List<PromptSegment> segments)
+    {
+        int[] tokens = _model.TokenizePrompt(segments);
+        return _model.AddBos ? [_model.Bos, .. tokens] : tokens;
     }
 
     public RerankMethod Kind => RerankMethod.Pointwise;
@@ -73,7 +96,7 @@ internal sealed class PointwiseMethod : IRankingMethod
     public string TemplateSource { get; }
 
     /// <summary>Template tokens around the query and document (for sizing the context).</summary>
-    public int OverheadTokens => _head.Length + _betweenQueryAndDocument.Length + _tail.Length;
+    public int OverheadTokens { get; }
 
     private static (PromptTemplate, string) ChooseTemplate(LlamaModel model, RerankerOptions options)
     {
@@ -130,7 +153,8 @@ internal sealed class PointwiseMethod : IRankingMethod
         {
             // Two levels: the head (the same for every query) and head + query (the same for every document).
             // A head shorter than a micro-batch run is not worth an entry of its own (SequenceBatcher).
-            if (_head.Length >= engine.Context.Config.MinimumRun) engine.Prefixes.Acquire(_head, ct, out _, out _);
+            int head = _head.AsSpan().CommonPrefixLength(prefix);
+            if (head >= engine.Context.Config.MinimumRun) engine.Prefixes.Acquire(prefix[..head], ct, out _, out _);
             int prefixSeq = engine.Prefixes.Acquire(prefix, ct, out _, out long generation);
             prefixTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t1;
             int yes = YesToken, no = NoToken;
@@ -168,44 +192,60 @@ internal sealed class PointwiseMethod : IRankingMethod
     /// <summary>The tokens of a call: the prefix shared by every document and each document's suffix.</summary>
     internal sealed record Prompt(int[] Prefix, int[][] Suffixes, int TruncatedDocuments, bool TruncatedQuery);
 
-    /// <summary>Tokenizes a call: query and documents as untrusted text, cut to their budgets.</summary>
+    /// <summary>
+    /// Tokenizes a call. Each document's prompt is the template rendered with the instruction, query and
+    /// document and tokenized as its model's reference does (Qwen3-Reranker's recipe: the text between two
+    /// special tokens as one string, so a query's last character and the literal after it can form one
+    /// token), except that no special token can come from the untrusted parts. Query and documents longer
+    /// than their budgets are cut (as text, at a token boundary) before rendering. The shared prefix is the
+    /// longest beginning every document's prompt has in common with the prompt up to the document.
+    /// </summary>
     internal Prompt BuildPrompt(string query, IReadOnlyList<string> documents, RerankerOptions options)
     {
-        // Query part: the query text and the template text up to the document.
-        int[] queryTokens = _model.TokenizeTextBounded(PromptTokens.LeadingSpace(_template, _queryIndex) + query, options.MaxQueryTokens);
-        bool queryTruncated = queryTokens.Length > options.MaxQueryTokens;
-        if (queryTruncated)
-        {
-            _logger.LogWarning("Query of {Tokens} tokens truncated to {Budget} tokens", queryTokens.Length, options.MaxQueryTokens);
-            queryTokens = queryTokens[..options.MaxQueryTokens];
-        }
-        int[] prefix = [.. _head, .. queryTokens, .. _betweenQueryAndDocument];
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(documents);
+        bool queryTruncated = Cut(ref query, options.MaxQueryTokens);
+        if (queryTruncated) _logger.LogWarning("Query truncated to {Budget} tokens", options.MaxQueryTokens);
+        int[] upToDocument = Tokenize(Segments(query, null));
 
-        string space = PromptTokens.LeadingSpace(_template, _documentIndex);
-        var suffixes = new int[documents.Count][];
+        var prompts = new int[documents.Count][];
+        int shared = upToDocument.Length;
         int truncated = 0;
         for (int i = 0; i < documents.Count; i++)
         {
             string doc = documents[i] ?? throw new ArgumentException($"document {i} is null", nameof(documents));
-            int[] docTokens = _model.TokenizeTextBounded(space + doc, options.MaxDocumentTokens);
-            if (docTokens.Length > options.MaxDocumentTokens)
-            {
-                truncated++;
-                docTokens = docTokens[..options.MaxDocumentTokens];
-            }
-            suffixes[i] = [.. docTokens, .. _tail];
+            if (Cut(ref doc, options.MaxDocumentTokens)) truncated++;
+            int[] full = Tokenize(Segments(query, doc));
+            prompts[i] = full;
+            shared = Math.Min(shared, upToDocument.AsSpan().CommonPrefixLength(full));
         }
+        // The last token before the document may merge with the document's first character in some
+        // vocabularies: every document then decodes it in its own suffix.
+        shared = Math.Min(shared, upToDocument.Length);
+        foreach (int[] p in prompts) shared = Math.Min(shared, p.Length - 1);
+        int[] prefix = upToDocument[..Math.Max(0, shared)];
+        var suffixes = new int[documents.Count][];
+        for (int i = 0; i < prompts.Length; i++) suffixes[i] = prompts[i][prefix.Length..];
         if (truncated > 0)
             _logger.LogWarning("{Count} of {Total} documents exceeded {Budget} tokens and were truncated", truncated, documents.Count, options.MaxDocumentTokens);
         return new Prompt(prefix, suffixes, truncated, queryTruncated);
     }
 
-    /// <summary>Tokens after the document (the chat suffix).</summary>
-    internal int TailTokens => _tail.Length;
+    /// <summary>Cuts <paramref name="text"/> to <paramref name="budget"/> tokens of its own tokenization; true when it was longer.</summary>
+    private bool Cut(ref string text, int budget)
+    {
+        int[] tokens = _model.TokenizeTextBounded(text, budget);
+        if (tokens.Length <= budget) return false;
+        text = _model.CutToTokens(text, tokens, budget);
+        return true;
+    }
+
+    /// <summary>Tokens after the document (the chat suffix), tokenized alone.</summary>
+    internal int TailTokens => _tailTokens;
 
     /// <summary>Head tokens (the cross-query part of the prefix).</summary>
     internal int HeadLength => _head.Length;
 
     /// <summary>Tokens of the longest prompt a sequence must hold under <paramref name="options"/>.</summary>
-    public int MaxPromptTokens(RerankerOptions options) => OverheadTokens + options.MaxQueryTokens + options.MaxDocumentTokens + 2;
+    public int MaxPromptTokens(RerankerOptions options) => OverheadTokens + options.MaxQueryTokens + options.MaxDocumentTokens + 4;
 }

@@ -187,11 +187,11 @@ public sealed class IcrInputTests(ITestOutputHelper output)
         var builder = new IcrPromptBuilder(match, new IcrOptions());
         string head = match.Detokenize(builder.Head);
         Assert.StartsWith("<s>[INST] Here are some paragraphs:", head, StringComparison.Ordinal);
-        Assert.Equal("[/INST]", match.Detokenize(builder.Close));
-        var chunk = builder.BuildChunk([1, 0], [builder.DocumentTokens("alpha"), builder.DocumentTokens("beta")]);
+        Assert.EndsWith("[/INST]", match.Detokenize(builder.QuerySuffix("cat")), StringComparison.Ordinal);
+        var chunk = builder.BuildChunk([1, 0], ["alpha", "beta"]);
         Assert.Equal("<s>[INST] Here are some paragraphs:\n\n[1] beta\n\n[2] alpha\n\n", match.Detokenize(chunk.Prefix));
         Assert.Equal("[1] beta", match.Detokenize(chunk.Prefix.AsSpan(chunk.Spans[0].Start, chunk.Spans[0].Length)));
         Assert.Equal(" Please find information that are relevant to the following query in the paragraphs above.\n\nQuery: cat[/INST]",
-            " " + match.Detokenize(builder.QuerySuffix(builder.QueryTokens("cat"))));
+            " " + match.Detokenize(builder.QuerySuffix("cat")));
     }
 }
