@@ -92,6 +92,9 @@ internal sealed class IcrMethod : IRankingMethod
 
     internal IcrPromptBuilder Builder => _builder;
 
+    /// <summary>Whether calls decode the content-free calibration query too.</summary>
+    internal bool Calibrates => _icr.Calibration != IcrCalibration.None;
+
     internal AttentionCapture Capture => _capture;
 
     private static int ChooseCells(LlamaModel model, RerankerOptions options, IcrOptions icr)

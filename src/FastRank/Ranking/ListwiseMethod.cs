@@ -56,7 +56,7 @@ internal abstract class ListwiseMethod : IRankingMethod
 
     protected LlamaModel Model { get; }
 
-    protected RerankerOptions Options { get; }
+    internal RerankerOptions Options { get; }
 
     protected ILogger Logger { get; }
 

@@ -153,7 +153,7 @@ internal sealed class PointwiseMethod : IRankingMethod
         {
             // Two levels: the head (the same for every query) and head + query (the same for every document).
             // A head shorter than a micro-batch run is not worth an entry of its own (SequenceBatcher).
-            int head = _head.AsSpan().CommonPrefixLength(prefix);
+            int head = SharedHead(prefix);
             if (head >= engine.Context.Config.MinimumRun) engine.Prefixes.Acquire(prefix[..head], ct, out _, out _);
             int prefixSeq = engine.Prefixes.Acquire(prefix, ct, out _, out long generation);
             prefixTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t1;
@@ -242,6 +242,9 @@ internal sealed class PointwiseMethod : IRankingMethod
 
     /// <summary>Tokens after the document (the chat suffix), tokenized alone.</summary>
     internal int TailTokens => _tailTokens;
+
+    /// <summary>How much of a call's prefix is the head (the part kept in the prefix cache across queries).</summary>
+    internal int SharedHead(ReadOnlySpan<int> prefix) => _head.AsSpan().CommonPrefixLength(prefix);
 
     /// <summary>Head tokens (the cross-query part of the prefix).</summary>
     internal int HeadLength => _head.Length;
