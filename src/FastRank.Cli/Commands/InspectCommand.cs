@@ -46,7 +46,7 @@ internal sealed record ModelInfo(
         // The quantization is the type holding most of the weights.
         string quant = f.Tensors.Count == 0 ? "none"
             : f.Tensors.GroupBy(t => t.Type).OrderByDescending(g => g.Sum(t => t.ElementCount)).First().Key.ToString().ToLowerInvariant();
-        var templates = f.Metadata.Keys.Where(k => k.StartsWith("tokenizer.chat_template", StringComparison.Ordinal))
+        var templates = f.Metadata.Keys.Where(k => k == "tokenizer.chat_template" || k.StartsWith("tokenizer.chat_template.", StringComparison.Ordinal))
             .Select(k => k == "tokenizer.chat_template" ? "default" : k["tokenizer.chat_template.".Length..]).Order(StringComparer.Ordinal).ToList();
         return new ModelInfo(
             f.FilePath ?? "", f.FileSize, f.Version, f.Architecture, f.GetString("general.name"),

