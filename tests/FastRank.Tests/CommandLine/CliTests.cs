@@ -92,12 +92,24 @@ public sealed class CliTests
     [InlineData("rerank", "--query", "q")]
     [InlineData("frobnicate")]
     [InlineData("synth", "--shape", "huge", "--out", "x.gguf")]
+    [InlineData("synth", "--shape", "tiny", "--vocab", "mistral", "--out", "x.gguf")]
     [InlineData("rerank", "--model", "m.gguf", "--query", "q", "--docs", "d", "--top-n", "many")]
     public void UsageErrorsExitWithTwo(params string[] args)
     {
         var (code, _, stderr) = Run(args);
         Assert.Equal(2, code);
         Assert.StartsWith("fastrank:", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SynthWritesTheChosenVocabulary()
+    {
+        string model = TestModels.TempPath("cli-llama3.gguf");
+        var (code, stdout, stderr) = Run("synth", "--shape", "tiny", "--vocab", "llama3", "--out", model);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("llama3 vocabulary of 128256 tokens", stdout, StringComparison.Ordinal);
+        var f = FastRank.Gguf.GgufReader.Read(model);
+        Assert.Equal("llama-bpe", f.GetString("tokenizer.ggml.pre"));
     }
 
     [Fact]
