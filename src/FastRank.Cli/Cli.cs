@@ -39,6 +39,7 @@ internal static class Cli
         root.Add(BenchCommand.Create(output));
         root.Add(ModelsCommand.Create(output));
         root.Add(QuantizeCommand.Create(output));
+        root.Add(TokenizersCommand.Create(output));
         return root;
     }
 

