@@ -16,15 +16,17 @@ internal static class BenchModels
         string quant = Quantization(shape);
         string dir = Path.Combine(Path.GetTempPath(), "fastrank-bench-models");
         Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, $"{shape}-{quant}-seed7.gguf");
+        var s = ModelShape.Get(shape);
+        // The vocabulary in the name: files written before small had Qwen3's real vocabulary must not be reused.
+        string path = Path.Combine(dir, $"{shape}-{quant}-{s.Vocabulary.ToString().ToLowerInvariant()}-seed7.gguf");
         if (File.Exists(path)) return path;
         string tmp = $"{path}.{Environment.ProcessId}.tmp";
-        SyntheticModelGenerator.Generate(new SyntheticModelOptions(ModelShape.Get(shape), Seed: 7, Quantization: quant), tmp);
+        SyntheticModelGenerator.Generate(new SyntheticModelOptions(s, Seed: 7, Quantization: quant), tmp);
         File.Move(tmp, path, overwrite: true);
         return path;
     }
 
-    /// <summary><paramref name="count"/> English-like documents of <paramref name="words"/> words (about 1.3 tokens a word).</summary>
+    /// <summary><paramref name="count"/> English-like documents of <paramref name="words"/> words (about 1.1 tokens a word with small's Qwen3 vocabulary, 1.3 with tiny's invented one).</summary>
     public static string[] Documents(int count, int words) => [.. SyntheticText.Documents(count, words, seed: 11)];
 
     /// <summary>Distinct queries (a rerank call with a new query: nothing but the template head is cached).</summary>

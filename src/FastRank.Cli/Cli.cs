@@ -40,6 +40,7 @@ internal static class Cli
         root.Add(ModelsCommand.Create(output));
         root.Add(QuantizeCommand.Create(output));
         root.Add(PromptCommand.Create(output));
+        root.Add(TokenizersCommand.Create(output));
         return root;
     }
 

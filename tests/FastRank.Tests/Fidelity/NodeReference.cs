@@ -24,13 +24,25 @@ public static class NodeReference
         return [.. response["ids"]!.AsArray().Select(Ids)];
     }
 
-    /// <summary><c>tokenizer.apply_chat_template(messages, { add_generation_prompt, tokenize: true })</c> ids (return_dict false).</summary>
+    /// <summary>
+    /// <c>tokenizer.apply_chat_template(messages, { add_generation_prompt, tokenize: true })</c> ids (return_dict false): the
+    /// package's chat template rendered as transformers renders it, encoded without added special tokens.
+    /// </summary>
     public static int[] ChatTemplate(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt) =>
-        Ids(Chat(family, messages, addGenerationPrompt)["ids"]);
+        Ids(Chat(family, messages, addGenerationPrompt, null)["ids"]);
 
     /// <summary><c>tokenizer.apply_chat_template(messages, { add_generation_prompt, tokenize: false })</c>.</summary>
     public static string ChatTemplateText(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt) =>
-        Chat(family, messages, addGenerationPrompt)["text"]!.GetValue<string>();
+        Chat(family, messages, addGenerationPrompt, null)["text"]!.GetValue<string>();
+
+    /// <summary>As <see cref="ChatTemplate(string, IReadOnlyList{ValueTuple{string, string}}, bool)"/> with the template variable
+    /// <c>enable_thinking</c> (Qwen3: false adds the empty thinking block after the generation prompt).</summary>
+    public static int[] ChatTemplate(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt, bool enableThinking) =>
+        Ids(Chat(family, messages, addGenerationPrompt, enableThinking)["ids"]);
+
+    /// <summary>As <see cref="ChatTemplateText(string, IReadOnlyList{ValueTuple{string, string}}, bool)"/> with <c>enable_thinking</c>.</summary>
+    public static string ChatTemplateText(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt, bool enableThinking) =>
+        Chat(family, messages, addGenerationPrompt, enableThinking)["text"]!.GetValue<string>();
 
     /// <summary>The ids of llama.cpp's converter's pre-tokenizer fingerprint text (<c>tokenizer.encode(chktxt)</c>).</summary>
     public static int[] Fingerprint(string family) => Ids(Run(new JsonObject { ["family"] = family, ["op"] = "fingerprint" })["ids"]);
@@ -43,7 +55,7 @@ public static class NodeReference
         _ => throw new ArgumentOutOfRangeException(nameof(family), family, "no reference for the invented vocabulary"),
     };
 
-    private static JsonNode Chat(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt)
+    private static JsonNode Chat(string family, IReadOnlyList<(string Role, string Content)> messages, bool addGenerationPrompt, bool? enableThinking)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var conversation = new JsonObject
@@ -51,6 +63,7 @@ public static class NodeReference
             ["messages"] = new JsonArray([.. messages.Select(m => new JsonObject { ["role"] = m.Role, ["content"] = m.Content })]),
             ["addGenerationPrompt"] = addGenerationPrompt,
         };
+        if (enableThinking is { } thinking) conversation["enableThinking"] = thinking;
         var response = Run(new JsonObject { ["family"] = family, ["op"] = "chat", ["conversations"] = new JsonArray(conversation) });
         return response["chats"]![0]!;
     }

