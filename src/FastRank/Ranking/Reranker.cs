@@ -26,6 +26,7 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<RerankMethod, (IRankingMethod Method, RankingEngine? Engine)> _methods = [];
+    private readonly Dictionary<(RerankMethod, string?, int), IRankingMethod> _variants = [];
     private bool _disposed;
 
     private Reranker(LlamaModel model, RerankerOptions options, ILogger logger)
@@ -84,17 +85,24 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException">topN is negative.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
     public Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
-        RerankAsync(query, documents, _options.Method, topN, ct);
+        RerankAsync(new RerankRequest(query, documents) { TopN = topN }, ct);
 
     /// <summary>Ranks with the given <paramref name="method"/> (its context is created on first use).</summary>
-    public async Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
+    public Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default) =>
+        RerankAsync(new RerankRequest(query, documents) { Method = method, TopN = topN }, ct);
+
+    /// <summary>Ranks one <paramref name="request"/> (its per-call method, instruction and token budget applied).</summary>
+    /// <exception cref="ArgumentNullException">The query or documents (or one document) is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">TopN is negative or MaxDocumentTokens below 1.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
+    public async Task<RerankResult> RerankAsync(RerankRequest request, CancellationToken ct = default)
     {
-        Check(query, documents, topN);
+        Check(request);
         long queued = Stopwatch.GetTimestamp();
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            return await Task.Run(() => RerankLocked(query, documents, method, topN, queued, ct), ct).ConfigureAwait(false);
+            return await Task.Run(() => RerankLocked(request, queued, ct), ct).ConfigureAwait(false);
         }
         finally
         {
@@ -104,17 +112,21 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
 
     /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, int?, CancellationToken)"/>.</summary>
     public RerankResult Rerank(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
-        Rerank(query, documents, _options.Method, topN, ct);
+        Rerank(new RerankRequest(query, documents) { TopN = topN }, ct);
 
     /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, RerankMethod, int?, CancellationToken)"/>.</summary>
-    public RerankResult Rerank(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
+    public RerankResult Rerank(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default) =>
+        Rerank(new RerankRequest(query, documents) { Method = method, TopN = topN }, ct);
+
+    /// <summary>Synchronous twin of <see cref="RerankAsync(RerankRequest, CancellationToken)"/>.</summary>
+    public RerankResult Rerank(RerankRequest request, CancellationToken ct = default)
     {
-        Check(query, documents, topN);
+        Check(request);
         long queued = Stopwatch.GetTimestamp();
         _gate.Wait(ct);
         try
         {
-            return RerankLocked(query, documents, method, topN, queued, ct);
+            return RerankLocked(request, queued, ct);
         }
         finally
         {
@@ -122,33 +134,39 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         }
     }
 
-    private void Check(string query, IReadOnlyList<string> documents, int? topN)
+    private void Check(RerankRequest request)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(documents);
-        if (topN is < 0) throw new ArgumentOutOfRangeException(nameof(topN), "topN must not be negative");
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.Query, nameof(request.Query));
+        var documents = request.Documents;
+        ArgumentNullException.ThrowIfNull(documents, nameof(request.Documents));
+        if (request.TopN is < 0) throw new ArgumentOutOfRangeException(nameof(request), "topN must not be negative");
+        if (request.MaxDocumentTokens is < 1) throw new ArgumentOutOfRangeException(nameof(request), "MaxDocumentTokens must be at least 1");
         for (int i = 0; i < documents.Count; i++)
         {
-            if (documents[i] is null) throw new ArgumentNullException(nameof(documents), $"document {i} is null");
+            if (documents[i] is null) throw new ArgumentNullException(nameof(request), $"document {i} is null");
         }
     }
 
-    private RerankResult RerankLocked(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN, long queued, CancellationToken ct)
+    private RerankResult RerankLocked(RerankRequest request, long queued, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         long start = Stopwatch.GetTimestamp();
+        var method = request.Method ?? _options.Method;
         var (impl, engine) = Prepare(method);
+        impl = Variant(impl, request);
         MethodResult result;
         try
         {
-            result = impl.Rank(engine, query, documents, ct);
+            result = impl.Rank(engine, request.Query, request.Documents, ct);
         }
         catch (Exception ex) when (ex is OperationCanceledException or DecodeException)
         {
             engine.Reset();
             throw;
         }
+        int? topN = request.TopN;
         var ranked = result.Ranked;
         int take = Math.Min(topN ?? ranked.Length, ranked.Length);
         if (take < ranked.Length) ranked = ranked[..take];
@@ -178,6 +196,30 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
             return (method, engine);
         }
     }
+
+    /// <summary>
+    /// The method of <paramref name="request"/>: the configured one, or one built with its instruction and
+    /// token budget (they change prompt tokens only, so it runs on the same engine). Variants are kept,
+    /// a bounded number of them, so a repeated instruction keeps its cached prompt head.
+    /// </summary>
+    private IRankingMethod Variant(IRankingMethod configured, RerankRequest request)
+    {
+        string? instruction = request.Instruction ?? _options.Instruction;
+        int maxDoc = Math.Min(request.MaxDocumentTokens ?? _options.MaxDocumentTokens, _options.MaxDocumentTokens);
+        if (instruction == _options.Instruction && maxDoc == _options.MaxDocumentTokens) return configured;
+        var key = (configured.Kind, instruction, maxDoc);
+        lock (_variants)
+        {
+            if (_variants.TryGetValue(key, out var variant)) return variant;
+            if (_variants.Count >= MaxVariants) _variants.Clear();
+            variant = RankingMethods.Create(configured.Kind, _model, _options with { Instruction = instruction, MaxDocumentTokens = maxDoc }, _logger);
+            _variants[key] = variant;
+            return variant;
+        }
+    }
+
+    /// <summary>Per-call method variants kept (instructions and budgets seen); beyond it they are rebuilt.</summary>
+    private const int MaxVariants = 32;
 
     internal IRankingMethod Method(RerankMethod kind) => Prepare(kind).Method;
 
