@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -65,16 +66,23 @@ internal static class ErrorResponse
         http.Response.Clear();
         http.Response.StatusCode = status;
         if (retryAfterSeconds is { } s) http.Response.Headers.RetryAfter = s.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        http.Response.ContentType = "application/json; charset=utf-8";
+        if (status == StatusCodes.Status401Unauthorized) http.Response.Headers.WWWAuthenticate = "Bearer";
+        // A body too large stays unread: close the connection after the answer rather than drain it.
+        if (status == StatusCodes.Status413PayloadTooLarge) http.Response.Headers.Connection = "close";
+        var buffer = new ArrayBufferWriter<byte>(256);
         // Relaxed escaping: messages quote field names ('query'), which the default encoder would write as \u0027.
-        await using var writer = new Utf8JsonWriter(http.Response.Body, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        writer.WriteStartObject();
-        writer.WriteStartObject("error");
-        writer.WriteString("code", code);
-        writer.WriteString("message", message);
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        await writer.FlushAsync(http.RequestAborted).ConfigureAwait(false);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            writer.WriteStartObject("error");
+            writer.WriteString("code", code);
+            writer.WriteString("message", message);
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        }
+        http.Response.ContentType = "application/json; charset=utf-8";
+        http.Response.ContentLength = buffer.WrittenCount;
+        await http.Response.Body.WriteAsync(buffer.WrittenMemory, http.RequestAborted).ConfigureAwait(false);
     }
 
     /// <summary>The code of a bare status set by the framework (routing, Kestrel).</summary>

@@ -147,7 +147,6 @@ internal static class Endpoints
         bool ok = header.StartsWith(Bearer, StringComparison.OrdinalIgnoreCase)
             && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Bearer.Length..].Trim()), Encoding.UTF8.GetBytes(key));
         if (ok) return;
-        http.Response.Headers.WWWAuthenticate = "Bearer";
         throw new ApiException(StatusCodes.Status401Unauthorized, ErrorCodes.Unauthorized, header.Length == 0 ? "this server needs 'Authorization: Bearer <key>'" : "wrong key");
     }
 }
