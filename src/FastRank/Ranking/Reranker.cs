@@ -7,10 +7,11 @@ namespace FastRank.Ranking;
 
 /// <summary>
 /// Reranks documents for a query with a local GGUF model through llama.cpp. Load once, call many
-/// times. Calls on one reranker are safe from any number of threads: they queue and run one at a
-/// time on its context (on two cores, running two at once would only halve each one's speed).
-/// Cancellation stops work between llama_decode calls, or inside a long one, and leaves the reranker
-/// usable.
+/// times. Calls on one reranker are safe from any number of threads: a scheduler runs them on its
+/// context. Pointwise calls that wait together share decode waves (their documents fill the same
+/// llama_decode calls, each in its own KV stream, so scores equal those of a call alone); other methods'
+/// calls run one at a time, in arrival order. Cancellation stops a call's work between llama_decode
+/// calls (or inside a long one, when no other call shares it) and leaves the reranker usable.
 /// </summary>
 /// <example>
 /// <code>
@@ -19,12 +20,11 @@ namespace FastRank.Ranking;
 /// foreach (var r in results) Console.WriteLine($"{r.Index}: {r.Score:F3}");
 /// </code>
 /// </example>
-public sealed class Reranker : IDisposable, IAsyncDisposable
+public sealed partial class Reranker : IDisposable, IAsyncDisposable
 {
     private readonly LlamaModel _model;
     private readonly RerankerOptions _options;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<RerankMethod, (IRankingMethod Method, RankingEngine? Engine)> _methods = [];
     private readonly Dictionary<(RerankMethod, string?, int), IRankingMethod> _variants = [];
     private bool _disposed;
@@ -95,19 +95,10 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentNullException">The query or documents (or one document) is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">TopN is negative or MaxDocumentTokens below 1.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
-    public async Task<RerankResult> RerankAsync(RerankRequest request, CancellationToken ct = default)
+    public Task<RerankResult> RerankAsync(RerankRequest request, CancellationToken ct = default)
     {
         Check(request);
-        long queued = Stopwatch.GetTimestamp();
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return await Task.Run(() => RerankLocked(request, queued, ct), ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return Schedule(request, ct);
     }
 
     /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, int?, CancellationToken)"/>.</summary>
@@ -122,16 +113,7 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     public RerankResult Rerank(RerankRequest request, CancellationToken ct = default)
     {
         Check(request);
-        long queued = Stopwatch.GetTimestamp();
-        _gate.Wait(ct);
-        try
-        {
-            return RerankLocked(request, queued, ct);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        return Schedule(request, ct).GetAwaiter().GetResult();
     }
 
     private void Check(RerankRequest request)
@@ -149,31 +131,16 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         }
     }
 
-    private RerankResult RerankLocked(RerankRequest request, long queued, CancellationToken ct)
+    /// <summary>The call's result: cut to top-N, with its queue and total times.</summary>
+    private RerankResult Complete(RerankMethod method, MethodResult result, int? topN, long queued, long started)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        long start = Stopwatch.GetTimestamp();
-        var method = request.Method ?? _options.Method;
-        var (impl, engine) = Prepare(method);
-        impl = Variant(impl, request);
-        MethodResult result;
-        try
-        {
-            result = impl.Rank(engine, request.Query, request.Documents, ct);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or DecodeException)
-        {
-            engine.Reset();
-            throw;
-        }
-        int? topN = request.TopN;
         var ranked = result.Ranked;
         int take = Math.Min(topN ?? ranked.Length, ranked.Length);
         if (take < ranked.Length) ranked = ranked[..take];
         long end = Stopwatch.GetTimestamp();
         var timings = result.Timings with
         {
-            QueueMs = RankingMethods.Ms(start - queued),
+            QueueMs = RankingMethods.Ms(started - queued),
             TotalMs = RankingMethods.Ms(end - queued),
         };
         return new RerankResult(ranked, method, Path.GetFileName(_model.Path), result.Usage, timings);
@@ -227,22 +194,13 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
 
     internal PointwiseMethod Pointwise => (PointwiseMethod)Method(RerankMethod.Pointwise);
 
-    /// <summary>Frees the contexts and the model.</summary>
+    /// <summary>Frees the contexts and the model (after the call in progress; waiting calls are refused).</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _gate.Wait();
-        try
-        {
-            _disposed = true;
-            foreach (var (_, engine) in _methods.Values) engine?.Dispose();
-            _methods.Clear();
-            _model.Dispose();
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        if (!CloseScheduler()) return;
+        foreach (var (_, engine) in _methods.Values) engine?.Dispose();
+        _methods.Clear();
+        _model.Dispose();
     }
 
     /// <inheritdoc />
