@@ -70,6 +70,18 @@ internal static class RequestMiddleware
         if (route is "/metrics" or "/health" or "/health/ready") return; // probes and scrapes would drown the log
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("FastRank.Server.Requests");
         logger.LogInformation("{HttpMethod} {Route} model={Model} method={RankMethod} documents={Documents} tokens={Tokens} status={Status} {Ms:F1} ms",
-            http.Request.Method, route, record.Model ?? "-", record.Method ?? "-", record.Documents, record.Tokens, status, seconds * 1000);
+            http.Request.Method, route, Printable(record.Model), record.Method ?? "-", record.Documents, record.Tokens, status, seconds * 1000);
+    }
+
+    /// <summary>A model name as the client sent it, made safe for a log line (no control characters, bounded).</summary>
+    private static string Printable(string? name)
+    {
+        if (name is null) return "-";
+        var chars = name.Length > 64 ? name[..64].ToCharArray() : name.ToCharArray();
+        for (int i = 0; i < chars.Length; i++)
+        {
+            if (char.IsControl(chars[i])) chars[i] = '?';
+        }
+        return new string(chars);
     }
 }

@@ -88,7 +88,7 @@ public sealed class ServerOptions
         {
             if (string.IsNullOrWhiteSpace(name) || string.IsNullOrWhiteSpace(reference)) throw new ArgumentException($"FastRank:Models: model '{name}' needs a name and a reference");
         }
-        if (Use is not null && Models.Count > 0 && !Models.ContainsKey(Use))
-            throw new ArgumentException($"FastRank:Use (--use): no model named '{Use}' (models: {string.Join(", ", Models.Keys)})");
+        if (Use is not null && (Models.Count > 0 ? !Models.ContainsKey(Use) : Use != Hosting.FastRankServiceCollectionExtensions.DefaultModelName))
+            throw new ArgumentException($"FastRank:Use (--use): no model named '{Use}' (models: {(Models.Count > 0 ? string.Join(", ", Models.Keys) : Hosting.FastRankServiceCollectionExtensions.DefaultModelName)})");
     }
 }

@@ -123,9 +123,10 @@ internal sealed class RankingEngine : IDisposable
     /// Decodes one wave of the suffixes of several <paramref name="groups"/> (requests) in the same llama_decode
     /// calls: each group's prefix (head, then head + query) comes from the prefix cache and is copied into the
     /// work slots of its items, so every item has its own KV stream and its score equals a lone decode (a group
-    /// with one item in the wave and an uncached prefix decodes its whole prompt in its slot instead). Each group
-    /// with items left gets an equal share of the wave, in the groups' order (arrival), each group's longest
-    /// items first, so one large group never takes the wave from the others; waves are balanced in size.
+    /// with one item in the wave and an uncached prefix decodes its whole prompt in its slot instead). Groups are
+    /// served in their order (arrival), each whole when it fits, a group larger than a wave only its share, so
+    /// one large group never takes the wave from the others; each group's longest items first; waves are
+    /// balanced in size.
     /// Returns false when no group has items left. Cancellation: between and inside decode calls.
     /// </summary>
     public bool DecodeWave(IReadOnlyList<SuffixGroup> groups, CancellationToken ct)
@@ -139,14 +140,19 @@ internal sealed class RankingEngine : IDisposable
         var picks = new List<(SuffixGroup Group, int Item)>(capacity);
         int waiting = 0;
         foreach (var g in groups) waiting += g.Remaining > 0 ? 1 : 0;
-        // Each group first gets its share of the wave (arrival order), then what the others left; a group's
-        // items stay together, so its prefix is fetched once per wave.
+        // In arrival order, a group that fits what is left of the wave goes in whole (its prefix is then fetched
+        // once); a group larger than a whole wave takes only its share, so it never starves the others; then the
+        // rest of the wave is filled in arrival order. A group's items stay together.
         int share = (capacity + waiting - 1) / waiting;
         for (int pass = 0; pass < 2 && picks.Count < capacity; pass++)
         {
             foreach (var g in groups)
             {
-                int take = Math.Min(Math.Min(g.Remaining, capacity - picks.Count), pass == 0 ? share : int.MaxValue);
+                int left = capacity - picks.Count;
+                int take = pass == 1 ? Math.Min(g.Remaining, left)
+                    : g.Remaining <= left ? g.Remaining
+                    : g.Remaining > capacity ? Math.Min(share, left)
+                    : 0;
                 int at = picks.FindLastIndex(p => p.Group == g) + 1;
                 if (at == 0) at = picks.Count;
                 for (int t = 0; t < take; t++)
