@@ -57,7 +57,8 @@ public sealed partial class Reranker
             lock (_queueLock) removed = _queue.Remove(call);
             if (removed) call.Done.TrySetCanceled(ct);
         });
-        if (start) _ = Task.Run(Work);
+        // A thread of its own while there is work: decoding is long CPU work, and synchronous callers block pool threads.
+        if (start) _ = Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         return call.Done.Task;
     }
 
