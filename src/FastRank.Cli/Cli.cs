@@ -41,6 +41,7 @@ internal static class Cli
         root.Add(QuantizeCommand.Create(output));
         root.Add(PromptCommand.Create(output));
         root.Add(TokenizersCommand.Create(output));
+        root.Add(ServeCommand.Create(output));
         return root;
     }
 
@@ -58,7 +59,10 @@ internal static class Cli
         bool verbose = parse.GetValue(Verbose);
         try
         {
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+            // The server's host handles SIGTERM and Ctrl+C itself: it drains requests in flight, for longer than the 2 s grace.
+            if (parse.CommandResult.Command.Name == "serve") invocation.ProcessTerminationTimeout = null;
+            return parse.Invoke(invocation);
         }
         catch (Exception ex)
         {

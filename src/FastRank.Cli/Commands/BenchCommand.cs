@@ -55,11 +55,19 @@ internal static class BenchCommand
         var noTargets = new Option<bool>("--no-targets") { Description = "Suite with --report: skip the target benchmarks of issues 2, 4, 5" };
         var noBaselines = new Option<bool>("--no-baselines") { Description = "Suite: measure FastRank and the floor only" };
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
+        var serve = new Option<bool>("--serve") { Description = "Load fastrank serve over loopback (1/4/16 clients, 4/16/64 docs of 32 and 128 tokens) against the in-process library" };
+        var serveClients = new Option<int[]>("--clients") { Description = "--serve: concurrent clients", DefaultValueFactory = _ => [1, 4, 16], AllowMultipleArgumentsPerToken = true };
+        var serveDocs = new Option<int[]>("--request-docs") { Description = "--serve: documents per request", DefaultValueFactory = _ => [4, 16, 64], AllowMultipleArgumentsPerToken = true };
+        var serveTokens = new Option<int[]>("--request-doc-tokens") { Description = "--serve: tokens per document", DefaultValueFactory = _ => [32, 128], AllowMultipleArgumentsPerToken = true };
+        var servePerPoint = new Option<int>("--docs-per-point") { Description = "--serve: documents each point sends in all", DefaultValueFactory = _ => 256 };
+        var peerUrl = new Option<Uri?>("--peer-url") { Description = "--serve: run the identical workload against this server too (same API, e.g. llama-server --rerank)" };
+        var peerModel = new Option<string>("--peer-model") { Description = "--serve: the model name sent to the peer", DefaultValueFactory = _ => "model" };
         var cmd = new Command("bench", "Measure methods against the floor and their baselines on the same tokens; sweeps and reports")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
             llamaSharpContexts, noLlamaSharp, json, queryTokens, longDocs, floorBatch, noGenerate,
             sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers,
+            serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel,
         };
         cmd.SetAction(parse =>
         {
@@ -107,6 +115,26 @@ internal static class BenchCommand
             }
             try
             {
+                if (parse.GetValue(serve))
+                {
+                    int[] c = parse.GetValue(serveClients)!, d = parse.GetValue(serveDocs)!, t = parse.GetValue(serveTokens)!;
+                    if (c.Any(x => x < 1 || x > 256) || d.Any(x => x < 1) || t.Any(x => x < 1 || x > 8192) || c.Length == 0 || d.Length == 0 || t.Length == 0)
+                        throw new UsageException("--clients must be in 1..256, --request-docs at least 1, --request-doc-tokens in 1..8192");
+                    var serveOptions = new ServeBenchOptions(path, label, c, d, t, Math.Max(1, parse.GetValue(servePerPoint)), parse.GetValue(threads),
+                        parse.GetValue(peerUrl), parse.GetValue(peerModel)!);
+                    string serveCommand = "fastrank " + string.Join(' ', parse.Tokens.Select(x => x.Value));
+                    var serveReport = ServeBench.RunAsync(serveOptions, serveCommand, line => output.Error.WriteLine(line), CancellationToken.None).GetAwaiter().GetResult();
+                    string md = serveReport.Markdown();
+                    if (reportDir is not null)
+                    {
+                        Directory.CreateDirectory(reportDir);
+                        File.WriteAllText(Path.Combine(reportDir, "README.md"), md);
+                        output.Error.WriteLine($"wrote {Path.Combine(reportDir, "README.md")}");
+                    }
+                    if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(serveReport, ReportJson));
+                    else output.Out.Write(md);
+                    return ExitCodes.Success;
+                }
                 if (suite)
                 {
                     var workload = new SuiteWorkload(path, parse.GetValue(threads), parse.GetValue(prefixTokens), parse.GetValue(queryTokens),

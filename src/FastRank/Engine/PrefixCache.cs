@@ -105,6 +105,16 @@ internal sealed class PrefixCache
         return target.Seq;
     }
 
+    /// <summary>Whether an entry holds exactly <paramref name="tokens"/>.</summary>
+    public bool Holds(int[] tokens)
+    {
+        foreach (var e in _entries)
+        {
+            if (e.Tokens is { } t && t.AsSpan().SequenceEqual(tokens)) return true;
+        }
+        return false;
+    }
+
     /// <summary>The tokens held by the entry in sequence <paramref name="seq"/>, or null when it holds none.</summary>
     public int[]? TokensOf(int seq)
     {

@@ -68,8 +68,6 @@ internal sealed class RankingEngine : IDisposable
         Array.Sort(order, (a, b) => suffixes[b].Length != suffixes[a].Length ? suffixes[b].Length.CompareTo(suffixes[a].Length) : a.CompareTo(b));
         int waves = (n + slots - 1) / slots;
         int waveSize = (n + waves - 1) / waves;
-        // A suffix shorter than a run re-decodes the end of the prefix with it (see SequenceBatcher).
-        int minRun = Context.Config.MinimumRun;
         int[]? prefixTokens = _prefixes?.TokensOf(prefixSeq);
         var jobs = new List<DecodeJob>(waveSize);
         try
@@ -80,26 +78,8 @@ internal sealed class RankingEngine : IDisposable
                 jobs.Clear();
                 for (int k = 0; k < count; k++)
                 {
-                    int seq = PrefixSlots + k;
                     int item = order[start + k];
-                    int[] suffix = suffixes[item];
-                    // A prefix shorter than a run was itself decoded as a short run: decode it again, whole.
-                    int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
-                        : prefixLength < minRun ? prefixLength
-                        : suffix.Length < minRun ? minRun - suffix.Length : 0;
-                    if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
-                    {
-                        Context.Truncate(seq, prefixLength - back);
-                    }
-                    else
-                    {
-                        Context.CopyAll(prefixSeq, seq);
-                        if (back > 0) Context.Truncate(seq, prefixLength - back);
-                        _slotGeneration[k] = prefixGeneration;
-                        _slotPrefixLength[k] = prefixLength;
-                    }
-                    int[] tokens = back == 0 ? suffix : [.. prefixTokens.AsSpan(prefixLength - back), .. suffix];
-                    jobs.Add(new DecodeJob(seq, prefixLength - back, tokens, item, true));
+                    jobs.Add(Place(k, prefixSeq, prefixGeneration, prefixLength, prefixTokens, suffixes[item], item));
                 }
                 SequenceBatcher.Run(Context, jobs, readout, ct);
             }
@@ -109,6 +89,138 @@ internal sealed class RankingEngine : IDisposable
             Array.Fill(_slotGeneration, -1);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Puts work slot <paramref name="k"/> on top of the prefix held by <paramref name="prefixSeq"/> and returns the
+    /// job that decodes <paramref name="suffix"/> there. A slot that still holds this prefix is cut back instead
+    /// of copied. A suffix shorter than a run re-decodes the end of the prefix with it (see SequenceBatcher).
+    /// </summary>
+    private DecodeJob Place(int k, int prefixSeq, long prefixGeneration, int prefixLength, int[]? prefixTokens, int[] suffix, int tag)
+    {
+        int seq = PrefixSlots + k;
+        int minRun = Context.Config.MinimumRun;
+        // A prefix shorter than a run was itself decoded as a short run: decode it again, whole.
+        int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
+            : prefixLength < minRun ? prefixLength
+            : suffix.Length < minRun ? minRun - suffix.Length : 0;
+        if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
+        {
+            Context.Truncate(seq, prefixLength - back);
+        }
+        else
+        {
+            Context.CopyAll(prefixSeq, seq);
+            if (back > 0) Context.Truncate(seq, prefixLength - back);
+            _slotGeneration[k] = prefixGeneration;
+            _slotPrefixLength[k] = prefixLength;
+        }
+        int[] tokens = back == 0 ? suffix : [.. prefixTokens.AsSpan(prefixLength - back), .. suffix];
+        return new DecodeJob(seq, prefixLength - back, tokens, tag, true);
+    }
+
+    /// <summary>
+    /// Decodes one wave of the suffixes of several <paramref name="groups"/> (requests) in the same llama_decode
+    /// calls: each group's prefix (head, then head + query) comes from the prefix cache and is copied into the
+    /// work slots of its items, so every item has its own KV stream and its score equals a lone decode (a group
+    /// with one item in the wave and an uncached prefix decodes its whole prompt in its slot instead). Groups are
+    /// served in their order (arrival), each whole when it fits, a group larger than a wave only its share, so
+    /// one large group never takes the wave from the others; each group's longest items first; waves are
+    /// balanced in size.
+    /// Returns false when no group has items left. Cancellation: between and inside decode calls.
+    /// </summary>
+    public bool DecodeWave(IReadOnlyList<SuffixGroup> groups, CancellationToken ct)
+    {
+        if (_prefixes is null) throw new InvalidOperationException("shared waves need a prefix cache");
+        int remaining = 0;
+        foreach (var g in groups) remaining += g.Remaining;
+        if (remaining == 0) return false;
+        int waves = (remaining + WorkSlots - 1) / WorkSlots;
+        int capacity = (remaining + waves - 1) / waves;
+        var picks = new List<(SuffixGroup Group, int Item)>(capacity);
+        int waiting = 0;
+        foreach (var g in groups) waiting += g.Remaining > 0 ? 1 : 0;
+        // In arrival order, a group that fits what is left of the wave goes in whole (its prefix is then fetched
+        // once); a group larger than a whole wave takes only its share, so it never starves the others; then the
+        // rest of the wave is filled in arrival order. A group's items stay together.
+        int share = (capacity + waiting - 1) / waiting;
+        for (int pass = 0; pass < 2 && picks.Count < capacity; pass++)
+        {
+            foreach (var g in groups)
+            {
+                int left = capacity - picks.Count;
+                int take = pass == 1 ? Math.Min(g.Remaining, left)
+                    : g.Remaining <= left ? g.Remaining
+                    : g.Remaining > capacity ? Math.Min(share, left)
+                    : 0;
+                int at = picks.FindLastIndex(p => p.Group == g) + 1;
+                if (at == 0) at = picks.Count;
+                for (int t = 0; t < take; t++)
+                {
+                    int item = g.Take();
+                    if (g.Prefix.Length + g.Suffixes[item].Length > CellsPerSequence)
+                        throw new ArgumentException($"prompt of {g.Prefix.Length + g.Suffixes[item].Length} tokens exceeds the {CellsPerSequence} cells of a sequence");
+                    picks.Insert(at++, (g, item));
+                }
+            }
+        }
+        // Slots by suffix length (stable), so neighbouring sequences have similar lengths and micro-batches stay full.
+        var slotOf = new int[picks.Count];
+        var bySize = new int[picks.Count];
+        for (int i = 0; i < bySize.Length; i++) bySize[i] = i;
+        Array.Sort(bySize, (a, b) =>
+        {
+            int la = picks[a].Group.Suffixes[picks[a].Item].Length, lb = picks[b].Group.Suffixes[picks[b].Item].Length;
+            return la != lb ? lb.CompareTo(la) : a.CompareTo(b);
+        });
+        for (int k = 0; k < bySize.Length; k++) slotOf[bySize[k]] = k;
+
+        var jobs = new List<DecodeJob>(picks.Count);
+        try
+        {
+            long calls0 = Context.DecodeCalls;
+            var inWave = new List<SuffixGroup>(groups.Count);
+            foreach (var p in picks)
+            {
+                if (!inWave.Contains(p.Group)) inWave.Add(p.Group);
+            }
+            foreach (var g in inWave)
+            {
+                int first = picks.FindIndex(p => p.Group == g);
+                bool single = picks.FindLastIndex(p => p.Group == g) == first;
+                if (single && !_prefixes.Holds(g.Prefix))
+                {
+                    // One document of an uncached prefix: nothing to share, so its whole prompt decodes in its own
+                    // slot within the wave, rather than in a decode call of its own first (many one-document calls).
+                    int k = slotOf[first];
+                    Context.Clear(PrefixSlots + k);
+                    _slotGeneration[k] = -1;
+                    g.DecodedPrefixTokens += g.Prefix.Length;
+                    jobs.Add(new DecodeJob(PrefixSlots + k, 0, [.. g.Prefix, .. g.Suffixes[picks[first].Item]], first, true));
+                    continue;
+                }
+                // Each group's prefix, once per wave; placing its items right away keeps them safe from the next group's eviction.
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                long decoded0 = _prefixes.DecodedTokens;
+                if (g.Head is { } head && head.Length >= Context.Config.MinimumRun) _prefixes.Acquire(head, ct, out _, out _);
+                int prefixSeq = _prefixes.Acquire(g.Prefix, ct, out _, out long generation);
+                g.DecodedPrefixTokens += _prefixes.DecodedTokens - decoded0;
+                g.PrefixTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+                for (int j = 0; j < picks.Count; j++)
+                {
+                    if (picks[j].Group == g) jobs.Add(Place(slotOf[j], prefixSeq, generation, g.Prefix.Length, g.Prefix, g.Suffixes[picks[j].Item], j));
+                }
+            }
+            SequenceBatcher.Run(Context, jobs, (tag, logits) => picks[tag].Group.Readout(picks[tag].Item, logits), ct);
+            int calls = (int)(Context.DecodeCalls - calls0);
+            foreach (var g in inWave) g.DecodeCalls += calls;
+        }
+        catch
+        {
+            Array.Fill(_slotGeneration, -1);
+            throw;
+        }
+        return true;
     }
 
     /// <summary>Forgets all cached state (after a failed or cancelled decode).</summary>

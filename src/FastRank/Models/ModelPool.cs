@@ -121,6 +121,9 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
     private readonly ILogger _logger;
     private TaskCompletionSource _released = NewSignal();
     private long _useCounter;
+    private long _loads;
+    private long _swaps;
+    private long _evictions;
     private bool _disposed;
 
     /// <summary>A pool that resolves references with <paramref name="resolver"/> (not disposed with the pool).</summary>
@@ -154,6 +157,15 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
             lock (_lock) return LoadedBytesLocked();
         }
     }
+
+    /// <summary>Model versions loaded since the pool was created (first loads, reloads and swaps).</summary>
+    public long Loads => Interlocked.Read(ref _loads);
+
+    /// <summary>Completed swaps since the pool was created.</summary>
+    public long Swaps => Interlocked.Read(ref _swaps);
+
+    /// <summary>Models evicted to make room for others since the pool was created.</summary>
+    public long Evictions => Interlocked.Read(ref _evictions);
 
     /// <summary>The registered names.</summary>
     public IReadOnlyList<string> Names
@@ -323,6 +335,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
             }
             _logger.LogInformation("Swapped {Name}: v{Old} -> v{New} ({Path}) in {Ms:F0} ms; v{Old} finishes {Leases} request(s)",
                 name, old?.Version ?? 0, loaded.Version, loaded.Path, sw.Elapsed.TotalMilliseconds, old?.Version ?? 0, old?.Leases ?? 0);
+            Interlocked.Increment(ref _swaps);
             Free(free, "swapped out");
             if (loaded.Retired) Free(loaded, "pool disposed");
             return new SwapResult(name, old?.Version, loaded.Version, loaded.Path, sw.Elapsed);
@@ -400,6 +413,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         long bytes = fileBytes + KvCacheBytes(reranker);
         LoadedVersion version;
         lock (_lock) version = new LoadedVersion(slot.Name, ++slot.Versions, resolved.Path, reranker, bytes);
+        Interlocked.Increment(ref _loads);
         _logger.LogInformation("Loaded {Name} v{Version} from {Path}: {MB:F1} MB (weights {Weights:F1} MB + KV {Kv:F1} MB), load {Load:F0} ms, warm-up {Warm:F0} ms",
             slot.Name, version.Version, resolved.Path, bytes / 1e6, fileBytes / 1e6, (bytes - fileBytes) / 1e6, loadMs, warmMs);
         try
@@ -441,7 +455,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
                 bool canWait = _slots.Values.Any(s => s != loading && !s.Pinned && s.Current is { Leases: > 0 }) || _retired.Count > 0;
                 if (fits || !canWait || deadline.Elapsed > _options.BudgetWaitTimeout)
                 {
-                    foreach (var v in toFree) Free(v, $"evicted to make room for {loading.Name}");
+                    foreach (var v in toFree) Evict(v, loading.Name);
                     if (fits) return;
                     string pinned = string.Join(", ", _slots.Values.Where(s => s.Pinned && s.Current is not null).Select(s => s.Name));
                     throw new PoolBudgetExceededException($"no room for model '{loading.Name}' ({needed / 1e6:F0} MB): {used / 1e6:F0} MB of the {_options.MemoryBudgetBytes / 1e6:F0} MB budget " +
@@ -449,7 +463,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
                 }
                 released = _released.Task;
             }
-            foreach (var v in toFree) Free(v, $"evicted to make room for {loading.Name}");
+            foreach (var v in toFree) Evict(v, loading.Name);
             _logger.LogInformation("Waiting for busy models to become idle to make room for {Name}", loading.Name);
             var remaining = _options.BudgetWaitTimeout - deadline.Elapsed;
             if (remaining > TimeSpan.Zero)
@@ -475,6 +489,12 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         if (v.Leases == 0) return v;
         _retired.Add(v);
         return null;
+    }
+
+    private void Evict(LoadedVersion version, string forName)
+    {
+        Interlocked.Increment(ref _evictions);
+        Free(version, $"evicted to make room for {forName}");
     }
 
     private void Free(LoadedVersion? version, string why)

@@ -135,54 +135,57 @@ internal sealed class PointwiseMethod : IRankingMethod
 
     public MethodResult Rank(RankingEngine engine, string query, IReadOnlyList<string> documents, CancellationToken ct)
     {
-        var options = _options;
-        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        long calls0 = engine.Context.DecodeCalls;
-
-        var prompt = BuildPrompt(query, documents, options);
-        int[] prefix = prompt.Prefix;
-        int[][] suffixes = prompt.Suffixes;
-        int truncated = prompt.TruncatedDocuments;
-        bool queryTruncated = prompt.TruncatedQuery;
-        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
-
-        var ranked = new RankedDocument[documents.Count];
-        long prefixTicks = 0;
-        long decodedBefore = engine.Prefixes.DecodedTokens;
-        if (documents.Count > 0)
+        var call = Start(query, documents);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (engine.DecodeWave([call.Group], ct))
         {
-            // Two levels: the head (the same for every query) and head + query (the same for every document).
-            // A head shorter than a micro-batch run is not worth an entry of its own (SequenceBatcher).
-            int head = SharedHead(prefix);
-            if (head >= engine.Context.Config.MinimumRun) engine.Prefixes.Acquire(prefix[..head], ct, out _, out _);
-            int prefixSeq = engine.Prefixes.Acquire(prefix, ct, out _, out long generation);
-            prefixTicks = System.Diagnostics.Stopwatch.GetTimestamp() - t1;
-            int yes = YesToken, no = NoToken;
-            engine.DecodeSuffixes(prefixSeq, generation, prefix.Length, suffixes, (item, logits) =>
-            {
-                double raw = (double)logits[yes] - logits[no];
-                ranked[item] = new RankedDocument(item, 1.0 / (1.0 + Math.Exp(-raw)), raw);
-            }, ct);
         }
-        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        return Finish(call, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+    }
 
+    /// <summary>A call in progress: its prompt, its share of the decode waves, the scores read so far.</summary>
+    internal sealed record Call(Prompt Prompt, SuffixGroup Group, RankedDocument[] Ranked, long TokenizeTicks);
+
+    /// <summary>
+    /// Tokenizes a call and prepares its group for <see cref="RankingEngine.DecodeWave"/>, alone (<see cref="Rank"/>)
+    /// or with the groups of other calls (the reranker's scheduler): the head + query prefix comes from the
+    /// prefix cache (two levels: the head, the same for every query, and head + query, the same for every
+    /// document), each document decodes in its own KV stream on top of it.
+    /// </summary>
+    internal Call Start(string query, IReadOnlyList<string> documents)
+    {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var prompt = BuildPrompt(query, documents, _options);
+        var ranked = new RankedDocument[documents.Count];
+        int yes = YesToken, no = NoToken;
+        var group = new SuffixGroup(prompt.Prefix, prompt.Suffixes, prompt.Prefix[..SharedHead(prompt.Prefix)], (item, logits) =>
+        {
+            double raw = (double)logits[yes] - logits[no];
+            ranked[item] = new RankedDocument(item, 1.0 / (1.0 + Math.Exp(-raw)), raw);
+        });
+        return new Call(prompt, group, ranked, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+    }
+
+    /// <summary>The result of a finished call whose waves took <paramref name="decodeTicks"/> (prefixes included).</summary>
+    internal static MethodResult Finish(Call call, long decodeTicks)
+    {
+        var (prompt, group, ranked, _) = call;
         long promptTokens = 0;
-        foreach (var s in suffixes) promptTokens += prefix.Length + s.Length;
-        // Prefix tokens computed by this call (the head too, when it was not cached yet).
-        long decodedPrefix = engine.Prefixes.DecodedTokens - decodedBefore;
+        foreach (var s in prompt.Suffixes) promptTokens += prompt.Prefix.Length + s.Length;
         var usage = new RerankUsage
         {
             PromptTokens = promptTokens,
-            CachedTokens = documents.Count == 0 ? 0 : Math.Max(0, (long)prefix.Length * documents.Count - decodedPrefix),
-            TruncatedDocuments = truncated,
-            TruncatedQuery = queryTruncated,
-            DecodeCalls = (int)(engine.Context.DecodeCalls - calls0),
+            // Prefix tokens computed for this call (the head too, when it was not cached yet) are not cached ones.
+            CachedTokens = ranked.Length == 0 ? 0 : Math.Max(0, (long)prompt.Prefix.Length * ranked.Length - group.DecodedPrefixTokens),
+            TruncatedDocuments = prompt.TruncatedDocuments,
+            TruncatedQuery = prompt.TruncatedQuery,
+            DecodeCalls = group.DecodeCalls,
         };
         var timings = new RerankTimings
         {
-            TokenizeMs = RankingMethods.Ms(t1 - t0),
-            PrefixMs = RankingMethods.Ms(prefixTicks),
-            ScoreMs = RankingMethods.Ms(t2 - t1 - prefixTicks),
+            TokenizeMs = RankingMethods.Ms(call.TokenizeTicks),
+            PrefixMs = RankingMethods.Ms(group.PrefixTicks),
+            ScoreMs = RankingMethods.Ms(Math.Max(0, decodeTicks - group.PrefixTicks)),
         };
         // The raw logit difference orders without the saturation of P(yes) near 0 and 1.
         RankingMethods.SortByScore(ranked, byRawScore: true);

@@ -7,10 +7,11 @@ namespace FastRank.Ranking;
 
 /// <summary>
 /// Reranks documents for a query with a local GGUF model through llama.cpp. Load once, call many
-/// times. Calls on one reranker are safe from any number of threads: they queue and run one at a
-/// time on its context (on two cores, running two at once would only halve each one's speed).
-/// Cancellation stops work between llama_decode calls, or inside a long one, and leaves the reranker
-/// usable.
+/// times. Calls on one reranker are safe from any number of threads: a scheduler runs them on its
+/// context. Pointwise calls that wait together share decode waves (their documents fill the same
+/// llama_decode calls, each in its own KV stream, so scores equal those of a call alone); other methods'
+/// calls run one at a time, in arrival order. Cancellation stops a call's work between llama_decode
+/// calls (or inside a long one, when no other call shares it) and leaves the reranker usable.
 /// </summary>
 /// <example>
 /// <code>
@@ -19,13 +20,13 @@ namespace FastRank.Ranking;
 /// foreach (var r in results) Console.WriteLine($"{r.Index}: {r.Score:F3}");
 /// </code>
 /// </example>
-public sealed class Reranker : IDisposable, IAsyncDisposable
+public sealed partial class Reranker : IDisposable, IAsyncDisposable
 {
     private readonly LlamaModel _model;
     private readonly RerankerOptions _options;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<RerankMethod, (IRankingMethod Method, RankingEngine? Engine)> _methods = [];
+    private readonly Dictionary<(RerankMethod, string?, int), IRankingMethod> _variants = [];
     private bool _disposed;
 
     private Reranker(LlamaModel model, RerankerOptions options, ILogger logger)
@@ -84,78 +85,62 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
     /// <exception cref="ArgumentOutOfRangeException">topN is negative.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
     public Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
-        RerankAsync(query, documents, _options.Method, topN, ct);
+        RerankAsync(new RerankRequest(query, documents) { TopN = topN }, ct);
 
     /// <summary>Ranks with the given <paramref name="method"/> (its context is created on first use).</summary>
-    public async Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
+    public Task<RerankResult> RerankAsync(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default) =>
+        RerankAsync(new RerankRequest(query, documents) { Method = method, TopN = topN }, ct);
+
+    /// <summary>Ranks one <paramref name="request"/> (its per-call method, instruction and token budget applied).</summary>
+    /// <exception cref="ArgumentNullException">The query or documents (or one document) is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">TopN is negative or MaxDocumentTokens below 1.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; the reranker stays usable.</exception>
+    public Task<RerankResult> RerankAsync(RerankRequest request, CancellationToken ct = default)
     {
-        Check(query, documents, topN);
-        long queued = Stopwatch.GetTimestamp();
-        await _gate.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            return await Task.Run(() => RerankLocked(query, documents, method, topN, queued, ct), ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        Check(request);
+        return Schedule(request, ct);
     }
 
     /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, int?, CancellationToken)"/>.</summary>
     public RerankResult Rerank(string query, IReadOnlyList<string> documents, int? topN = null, CancellationToken ct = default) =>
-        Rerank(query, documents, _options.Method, topN, ct);
+        Rerank(new RerankRequest(query, documents) { TopN = topN }, ct);
 
     /// <summary>Synchronous twin of <see cref="RerankAsync(string, IReadOnlyList{string}, RerankMethod, int?, CancellationToken)"/>.</summary>
-    public RerankResult Rerank(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default)
+    public RerankResult Rerank(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN = null, CancellationToken ct = default) =>
+        Rerank(new RerankRequest(query, documents) { Method = method, TopN = topN }, ct);
+
+    /// <summary>Synchronous twin of <see cref="RerankAsync(RerankRequest, CancellationToken)"/>.</summary>
+    public RerankResult Rerank(RerankRequest request, CancellationToken ct = default)
     {
-        Check(query, documents, topN);
-        long queued = Stopwatch.GetTimestamp();
-        _gate.Wait(ct);
-        try
-        {
-            return RerankLocked(query, documents, method, topN, queued, ct);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        Check(request);
+        return Schedule(request, ct).GetAwaiter().GetResult();
     }
 
-    private void Check(string query, IReadOnlyList<string> documents, int? topN)
+    private void Check(RerankRequest request)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentNullException.ThrowIfNull(documents);
-        if (topN is < 0) throw new ArgumentOutOfRangeException(nameof(topN), "topN must not be negative");
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(request.Query, nameof(request.Query));
+        var documents = request.Documents;
+        ArgumentNullException.ThrowIfNull(documents, nameof(request.Documents));
+        if (request.TopN is < 0) throw new ArgumentOutOfRangeException(nameof(request), "topN must not be negative");
+        if (request.MaxDocumentTokens is < 1) throw new ArgumentOutOfRangeException(nameof(request), "MaxDocumentTokens must be at least 1");
         for (int i = 0; i < documents.Count; i++)
         {
-            if (documents[i] is null) throw new ArgumentNullException(nameof(documents), $"document {i} is null");
+            if (documents[i] is null) throw new ArgumentNullException(nameof(request), $"document {i} is null");
         }
     }
 
-    private RerankResult RerankLocked(string query, IReadOnlyList<string> documents, RerankMethod method, int? topN, long queued, CancellationToken ct)
+    /// <summary>The call's result: cut to top-N, with its queue and total times.</summary>
+    private RerankResult Complete(RerankMethod method, MethodResult result, int? topN, long queued, long started)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        long start = Stopwatch.GetTimestamp();
-        var (impl, engine) = Prepare(method);
-        MethodResult result;
-        try
-        {
-            result = impl.Rank(engine, query, documents, ct);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or DecodeException)
-        {
-            engine.Reset();
-            throw;
-        }
         var ranked = result.Ranked;
         int take = Math.Min(topN ?? ranked.Length, ranked.Length);
         if (take < ranked.Length) ranked = ranked[..take];
         long end = Stopwatch.GetTimestamp();
         var timings = result.Timings with
         {
-            QueueMs = RankingMethods.Ms(start - queued),
+            QueueMs = RankingMethods.Ms(started - queued),
             TotalMs = RankingMethods.Ms(end - queued),
         };
         return new RerankResult(ranked, method, Path.GetFileName(_model.Path), result.Usage, timings);
@@ -179,28 +164,43 @@ public sealed class Reranker : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The method of <paramref name="request"/>: the configured one, or one built with its instruction and
+    /// token budget (they change prompt tokens only, so it runs on the same engine). Variants are kept,
+    /// a bounded number of them, so a repeated instruction keeps its cached prompt head.
+    /// </summary>
+    private IRankingMethod Variant(IRankingMethod configured, RerankRequest request)
+    {
+        string? instruction = request.Instruction ?? _options.Instruction;
+        int maxDoc = Math.Min(request.MaxDocumentTokens ?? _options.MaxDocumentTokens, _options.MaxDocumentTokens);
+        if (instruction == _options.Instruction && maxDoc == _options.MaxDocumentTokens) return configured;
+        var key = (configured.Kind, instruction, maxDoc);
+        lock (_variants)
+        {
+            if (_variants.TryGetValue(key, out var variant)) return variant;
+            if (_variants.Count >= MaxVariants) _variants.Clear();
+            variant = RankingMethods.Create(configured.Kind, _model, _options with { Instruction = instruction, MaxDocumentTokens = maxDoc }, _logger);
+            _variants[key] = variant;
+            return variant;
+        }
+    }
+
+    /// <summary>Per-call method variants kept (instructions and budgets seen); beyond it they are rebuilt.</summary>
+    private const int MaxVariants = 32;
+
     internal IRankingMethod Method(RerankMethod kind) => Prepare(kind).Method;
 
     internal RankingEngine Engine(RerankMethod kind) => Prepare(kind).Engine;
 
     internal PointwiseMethod Pointwise => (PointwiseMethod)Method(RerankMethod.Pointwise);
 
-    /// <summary>Frees the contexts and the model.</summary>
+    /// <summary>Frees the contexts and the model (after the call in progress; waiting calls are refused).</summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _gate.Wait();
-        try
-        {
-            _disposed = true;
-            foreach (var (_, engine) in _methods.Values) engine?.Dispose();
-            _methods.Clear();
-            _model.Dispose();
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        if (!CloseScheduler()) return;
+        foreach (var (_, engine) in _methods.Values) engine?.Dispose();
+        _methods.Clear();
+        _model.Dispose();
     }
 
     /// <inheritdoc />

@@ -16,9 +16,13 @@ public sealed class ConcurrencyTests
 
         for (int round = 0; round < 3; round++)
         {
+            // Concurrent calls share decode waves: every score stays within the batching contract (1e-4) of a lone call.
             var concurrent = await Task.WhenAll(requests.Select(r => Task.Run(() => ranker.RerankAsync(r.Query, r.Docs))));
             for (int i = 0; i < requests.Length; i++)
-                Assert.Equal(serial[i], concurrent[i].Select(x => (x.Index, x.RawScore)).ToArray());
+            {
+                Assert.Equal(serial[i].Select(x => x.Index), concurrent[i].Select(x => x.Index));
+                for (int k = 0; k < serial[i].Length; k++) Assert.Equal(serial[i][k].RawScore, concurrent[i][k].RawScore, 1e-4);
+            }
         }
     }
 

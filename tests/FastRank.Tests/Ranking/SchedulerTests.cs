@@ -1,0 +1,130 @@
+using FastRank.Ranking;
+using FastRank.Synthetic;
+
+namespace FastRank.Tests.Ranking;
+
+/// <summary>
+/// The reranker's scheduler: pointwise calls share decode waves, with every score equal to a lone decode;
+/// fairness between large and small calls; cancelling one call leaves the others' work alone.
+/// </summary>
+public sealed class SchedulerTests
+{
+    private const double Tolerance = 1e-4;
+
+    private static (string Query, string[] Documents)[] Requests(int count, int seed) =>
+        [.. Enumerable.Range(0, count).Select(i => ($"query {i} about {SyntheticText.Documents(1, 4, seed + i)[0]}", SyntheticText.Documents(1 + (i * 5 % 9), 6 + i * 7 % 40, seed + 100 + i).ToArray()))];
+
+    private static void AssertSame(RerankResult expected, RerankResult actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Index, actual[i].Index);
+            Assert.Equal(expected[i].RawScore, actual[i].RawScore, Tolerance);
+            Assert.Equal(expected[i].Score, actual[i].Score, Tolerance);
+        }
+    }
+
+    [Theory]
+    [InlineData("tiny", "f32", 4)]
+    [InlineData("small", "q8_0", 16)]
+    public void GroupsOfSeveralCalls_InOneWave_ScoreAsEachCallAlone(string shape, string quant, int parallel)
+    {
+        using var ranker = Reranker.Load(TestModels.Get(shape, quant), new RerankerOptions { Threads = 2, ParallelSequences = parallel, MaxDocumentTokens = 64 });
+        var requests = Requests(6, seed: 11);
+        var alone = requests.Select(r => ranker.Rerank(r.Query, r.Documents)).ToArray();
+
+        // The same calls decoded together: every wave mixes the documents of several calls (and prefixes evict each other).
+        var pointwise = ranker.Pointwise;
+        var engine = ranker.Engine(RerankMethod.Pointwise);
+        var calls = requests.Select(r => pointwise.Start(r.Query, r.Documents)).ToArray();
+        long before = engine.Context.DecodeCalls;
+        int waves = 0;
+        while (engine.DecodeWave([.. calls.Select(c => c.Group)], CancellationToken.None)) waves++;
+        int slots = engine.WorkSlots, documents = requests.Sum(r => r.Documents.Length);
+        Assert.Equal((documents + slots - 1) / slots, waves);
+        Assert.True(waves < requests.Sum(r => (r.Documents.Length + slots - 1) / slots));
+        for (int i = 0; i < requests.Length; i++)
+        {
+            var together = PointwiseMethod.Finish(calls[i], 0);
+            var expected = alone[i];
+            Assert.Equal(expected.Count, together.Ranked.Length);
+            for (int k = 0; k < expected.Count; k++)
+            {
+                Assert.Equal(expected[k].Index, together.Ranked[k].Index);
+                Assert.Equal(expected[k].RawScore, together.Ranked[k].RawScore, Tolerance);
+            }
+        }
+        Assert.True(engine.Context.DecodeCalls - before > 0);
+    }
+
+    [Fact]
+    public async Task ConcurrentCalls_ShareDecodeCalls_AndGetTheirLoneScores()
+    {
+        using var ranker = Reranker.Load(TestModels.Tiny, new RerankerOptions { Threads = 1, ParallelSequences = 16, MaxDocumentTokens = 64 });
+        // The "score one pair" pattern: 16 callers with one document each.
+        var requests = Requests(16, seed: 3).Select(r => (r.Query, Documents: r.Documents[..1])).ToArray();
+        var engine = ranker.Engine(RerankMethod.Pointwise);
+        var largeDocuments = SyntheticText.Documents(64, 60, seed: 9);
+        ranker.Rerank("warm the head of the prefix cache", ["x"]);
+        long before = engine.Context.DecodeCalls;
+        ranker.Rerank("large", largeDocuments);
+        var alone = requests.Select(r => ranker.Rerank(r.Query, r.Documents)).ToArray();
+        long serialCalls = engine.Context.DecodeCalls - before;
+
+        before = engine.Context.DecodeCalls;
+        // A large call first keeps the worker busy while the 16 arrive, so they wait together.
+        var large = ranker.RerankAsync("large", largeDocuments);
+        var together = await Task.WhenAll(requests.Select(r => Task.Run(() => ranker.RerankAsync(r.Query, r.Documents))));
+        await large;
+        for (int i = 0; i < requests.Length; i++) AssertSame(alone[i], together[i]);
+        long sharedCalls = engine.Context.DecodeCalls - before;
+        Assert.True(sharedCalls < serialCalls, $"shared: {sharedCalls} decode calls (large call included), serial: {serialCalls}");
+    }
+
+    [Fact]
+    public async Task ASmallCall_IsNotStarvedByALargeOne()
+    {
+        using var ranker = Reranker.Load(TestModels.Tiny, new RerankerOptions { Threads = 1, ParallelSequences = 8, MaxDocumentTokens = 64 });
+        var large = ranker.RerankAsync("large", SyntheticText.Documents(400, 60, seed: 1));
+        var small = await ranker.RerankAsync("small", ["one", "two"]);
+        Assert.False(large.IsCompleted, "the small call waited for the whole large one");
+        Assert.Equal(2, small.Count);
+        Assert.Equal(400, (await large).Count);
+    }
+
+    [Fact]
+    public async Task CancellingOneCall_LeavesTheOthersScores()
+    {
+        using var ranker = Reranker.Load(TestModels.Tiny, new RerankerOptions { Threads = 1, ParallelSequences = 8, MaxDocumentTokens = 64 });
+        var docs = SyntheticText.Documents(200, 60, seed: 4);
+        var expected = ranker.Rerank("kept", docs);
+        using var cts = new CancellationTokenSource();
+        var cancelled = ranker.RerankAsync("cancelled", SyntheticText.Documents(400, 60, seed: 5), ct: cts.Token);
+        var kept = ranker.RerankAsync("kept", docs);
+        await Task.Delay(30);
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        AssertSame(expected, await kept);
+        AssertSame(expected, await ranker.RerankAsync("kept", docs)); // still usable
+    }
+
+    [Fact]
+    public async Task OtherMethods_RunInArrivalOrder_BetweenPointwiseCalls()
+    {
+        using var ranker = Reranker.Load(TestModels.Tiny, new RerankerOptions { Threads = 1, MaxDocumentTokens = 64 });
+        string[] docs = ["alpha beta", "gamma", "delta epsilon zeta"];
+        var expectedFirst = ranker.Rerank("q", docs, RerankMethod.First);
+        var expectedPointwise = ranker.Rerank("q", docs);
+        var calls = new[]
+        {
+            ranker.RerankAsync("q", docs),
+            ranker.RerankAsync("q", docs, RerankMethod.First),
+            ranker.RerankAsync("q", docs),
+        };
+        var results = await Task.WhenAll(calls);
+        AssertSame(expectedPointwise, results[0]);
+        Assert.Equal(expectedFirst.Select(r => r.Index), results[1].Select(r => r.Index));
+        AssertSame(expectedPointwise, results[2]);
+    }
+}
