@@ -163,6 +163,12 @@ else
 fi
 fastrank="$tools/fastrank"
 if [ -x "$fastrank" ]; then
+  native=$(find "$tools/.store" -name 'libfastrank_native.so' | head -1)
+  if [ -n "$native" ] && ! find "$tools/.store" -path '*/runtimes/*' -name 'libllama.so' | grep -v "/runtimes/linux-x64/" | grep -q .; then
+    ok "the installed tool is linux-x64 only: ${native#"$tools/.store/"}, LLamaSharp's linux-x64 libraries alone"
+  else
+    bad "the installed tool's native files"
+  fi
   model="$work/tool-tiny.gguf"
   if "$fastrank" synth --shape tiny --out "$model" >/dev/null && [ -s "$model" ]; then ok "fastrank synth --shape tiny"; else bad "fastrank synth"; fi
   for method in pointwise first icr; do
