@@ -1,6 +1,6 @@
 # Cross build for arm64 (the NEON variant) with Debian's g++-aarch64-linux-gnu; tests run under qemu-user:
-#   cmake -S . -B artifacts/native/arm64 -DCMAKE_TOOLCHAIN_FILE=native/cmake/aarch64-linux-gnu.cmake -DFASTRANK_CUDA=OFF
-#   cmake --build artifacts/native/arm64 && ctest --test-dir artifacts/native/arm64
+#   cmake -S . -B artifacts/native/linux-arm64 -DCMAKE_TOOLCHAIN_FILE=native/cmake/aarch64-linux-gnu.cmake -DFASTRANK_CUDA=OFF
+#   cmake --build artifacts/native/linux-arm64 && ctest --test-dir artifacts/native/linux-arm64
 set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)

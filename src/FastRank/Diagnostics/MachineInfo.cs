@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics.X86;
 namespace FastRank.Diagnostics;
 
 /// <summary>A description of the machine a benchmark ran on.</summary>
-public sealed record MachineInfo(string Cpu, int Cores, string Simd, string Os, string Runtime)
+internal sealed record MachineInfo(string Cpu, int Cores, string Simd, string Os, string Runtime)
 {
     /// <summary>Reads the current machine.</summary>
     public static MachineInfo Current()

@@ -1,7 +1,7 @@
 namespace FastRank.Diagnostics;
 
 /// <summary>Resident memory of this process (Linux /proc; zero elsewhere).</summary>
-public static partial class ProcessMemory
+internal static partial class ProcessMemory
 {
     /// <summary>Peak resident set size in bytes (VmHWM).</summary>
     public static long PeakResidentBytes() => ReadStatusKb("VmHWM:") * 1024;

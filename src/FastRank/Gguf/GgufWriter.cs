@@ -7,7 +7,7 @@ namespace FastRank.Gguf;
 /// multi-gigabyte model never has to sit in memory. Tensors are laid out in the order added, each
 /// padded to the alignment, as llama.cpp requires.
 /// </summary>
-public sealed class GgufWriter
+internal sealed class GgufWriter
 {
     private readonly List<(string Key, GgufValueType Type, object Value)> _metadata = [];
     private readonly List<PendingTensor> _tensors = [];

@@ -43,7 +43,7 @@ public sealed record ChatLayout(string Name, string Template)
     public static IReadOnlyList<ChatLayout> BuiltIn { get; } = [ChatML, Qwen3, Llama3, Mistral, Zephyr];
 
     /// <summary>The template parsed into literal and placeholder parts.</summary>
-    public PromptTemplate Parsed { get; } = PromptTemplate.Parse(Template, Placeholders, Required);
+    internal PromptTemplate Parsed { get; } = PromptTemplate.Parse(Template, Placeholders, Required);
 
     /// <summary>Whether the layout has a place for system text (without one, system text opens the user turn).</summary>
     public bool HasSystem => Parsed.IndexOf("system") >= 0;

@@ -1,7 +1,7 @@
 namespace FastRank.Prompts;
 
 /// <summary>Jinja chat templates of the common model families, as embedded in GGUF files, and the reranking template of Qwen3-Reranker.</summary>
-public static class ChatTemplates
+internal static class ChatTemplates
 {
     /// <summary>ChatML (Qwen, many others).</summary>
     public const string ChatMLJinja =

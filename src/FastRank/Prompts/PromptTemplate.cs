@@ -3,7 +3,7 @@ using System.Text;
 namespace FastRank.Prompts;
 
 /// <summary>A prompt template: literal text (trusted; special tokens allowed) and <c>{name}</c> placeholders (untrusted text).</summary>
-public sealed class PromptTemplate
+internal sealed class PromptTemplate
 {
     /// <summary>One part of a template.</summary>
     /// <param name="Text">Literal text, or the placeholder's name.</param>

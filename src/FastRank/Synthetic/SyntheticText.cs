@@ -3,7 +3,7 @@ using System.Text;
 namespace FastRank.Synthetic;
 
 /// <summary>English-like text for tests and benchmarks: words drawn from the embedded frequency list (Zipf-like), deterministic per seed.</summary>
-public static class SyntheticText
+internal static class SyntheticText
 {
     /// <summary>The embedded English words, most frequent first.</summary>
     public static IReadOnlyList<string> Words => SyntheticVocabulary.EnglishWords;
