@@ -16,6 +16,12 @@ internal sealed record PointwiseBenchOptions(
 
     /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
     public int GpuLayers { get; init; }
+
+    /// <summary>The head FastRank's scores come from.</summary>
+    public ScoreHead ScoreHead { get; init; }
+
+    /// <summary>Another score head to time FastRank with, interleaved with the first (null: none).</summary>
+    public ScoreHead? CompareScoreHead { get; init; }
 }
 
 /// <summary>What one pointwise benchmark run measured. Ratios are medians over repetitions of per-repetition ratios.</summary>
@@ -31,7 +37,26 @@ internal sealed record PointwiseBenchReport(
     [property: JsonPropertyName("speedup_vs_llamasharp_min")] double SpeedupVsLlamaSharpMin = double.NaN,
     [property: JsonPropertyName("speedup_vs_llamasharp_max")] double SpeedupVsLlamaSharpMax = double.NaN,
     [property: JsonPropertyName("llamasharp_tokens")] long LlamaSharpTokens = 0,
-    [property: JsonPropertyName("llamasharp_setting")] string LlamaSharpSetting = "");
+    [property: JsonPropertyName("llamasharp_setting")] string LlamaSharpSetting = "")
+{
+    /// <summary>The head FastRank's scores came from (and how it was applied).</summary>
+    public string ScoreHead { get; init; } = "";
+
+    /// <summary>The other score head timed (empty: none).</summary>
+    public string CompareScoreHead { get; init; } = "";
+
+    /// <summary>Median time of FastRank with <see cref="CompareScoreHead"/>.</summary>
+    public double CompareMs { get; init; } = double.NaN;
+
+    /// <summary>Median over repetitions of FastRank's time / FastRank's time with <see cref="CompareScoreHead"/>.</summary>
+    public double RatioToCompare { get; init; } = double.NaN;
+
+    /// <summary>Smallest per-repetition ratio.</summary>
+    public double RatioToCompareMin { get; init; } = double.NaN;
+
+    /// <summary>Largest per-repetition ratio.</summary>
+    public double RatioToCompareMax { get; init; } = double.NaN;
+}
 
 /// <summary>One way of computing the floor's tokens.</summary>
 /// <param name="InFlight">Sequences decoded together.</param>
@@ -70,8 +95,11 @@ internal static class PointwiseBench
             ParallelSequences = o.Parallel,
             MaxDocumentTokens = Math.Max(512, o.DocumentTokens + 16),
             MaxQueryTokens = Math.Max(256, o.PrefixTokens),
+            ScoreHead = o.ScoreHead,
         };
         using var ranker = Reranker.Load(o.ModelPath, rerankOptions);
+        // The same reranker with the other score head (its own weights and context), timed in the same repetitions.
+        using var other = o.CompareScoreHead is { } head ? Reranker.Load(o.ModelPath, rerankOptions with { ScoreHead = head }) : null;
         var model = ranker.Model;
         var pw = ranker.Pointwise;
         int threads = o.Threads > 0 ? o.Threads : Environment.ProcessorCount;
@@ -110,7 +138,8 @@ internal static class PointwiseBench
         var best = settings.OrderBy(f => Stat.Of(calibration[f]).Median).First();
         using var floorCtx = best.CreateContext(model, floorCells, maxSuffix, threads);
         using var naiveCtx = o.SkipNaive ? null : new InferenceContext(model,
-            new ContextConfig(1, cells, Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), rerankOptions.FlashAttention, threads));
+            new ContextConfig(1, cells, Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), rerankOptions.FlashAttention, threads)
+            { HiddenStates = pw.RankHead is not null });
 
         // LLamaSharp's own reranker on the same query and documents (its own prompt format), where the model has a rank head.
         LlamaSharpRerankerBaseline? llamaSharp = null;
@@ -137,32 +166,38 @@ internal static class PointwiseBench
         var ratioSharp = new List<double>();
         var ratioFloor = new List<double>();
         var ratioNaive = new List<double>();
+        var compare = new List<double>();
+        var ratioCompare = new List<double>();
         double maxDiff = 0;
         for (int rep = 0; rep < o.Warmup + o.Repetitions; rep++)
         {
             bool timed = rep >= o.Warmup;
             var prompt = prompts[rep];
-            double floorMs = 0, fastMs = 0, naiveMs = double.NaN, sharpMs = double.NaN;
+            double floorMs = 0, fastMs = 0, naiveMs = double.NaN, sharpMs = double.NaN, otherMs = double.NaN;
             RerankResult? result = null;
             double[]? naiveScores = null;
             void RunFloor() => floorMs = Contender.Time(() => best.Run(floorCtx, prompt.Prefix, prompt.Suffixes));
             void RunFast() => fastMs = Contender.Time(() => result = ranker.Rerank(queries[rep], docs));
+            void RunOther()
+            {
+                if (other is not null) otherMs = Contender.Time(() => other.Rerank(queries[rep], docs));
+            }
             void RunNaive()
             {
                 if (naiveCtx is not null)
-                    naiveMs = Contender.Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.YesToken, pw.NoToken, default));
+                    naiveMs = Contender.Time(() => naiveScores = Baselines.Naive(naiveCtx, prompt.Prefix, prompt.Suffixes, pw.RawScore, default));
             }
             void RunSharp()
             {
                 if (llamaSharp is not null) sharpMs = Contender.Time(() => llamaSharp.Score(queries[rep], docs));
             }
             // Alternate the order: on a shared machine whatever runs first in a repetition fares differently.
-            if (rep % 2 == 0) { RunFloor(); RunFast(); RunNaive(); RunSharp(); }
-            else { RunSharp(); RunNaive(); RunFast(); RunFloor(); }
+            if (rep % 2 == 0) { RunFloor(); RunFast(); RunOther(); RunNaive(); RunSharp(); }
+            else { RunSharp(); RunNaive(); RunOther(); RunFast(); RunFloor(); }
             if (naiveScores is not null)
                 foreach (var r in result!) maxDiff = Math.Max(maxDiff, Math.Abs(r.RawScore - naiveScores[r.Index]));
             progress?.Invoke($"{(timed ? "rep" : "warm-up")} {rep + 1 - (timed ? o.Warmup : 0)}: fastrank {fastMs:F0} ms, floor {floorMs:F0} ms, naive {naiveMs:F0} ms" +
-                (llamaSharp is null ? "" : $", LLamaReranker {sharpMs:F0} ms"));
+                (llamaSharp is null ? "" : $", LLamaReranker {sharpMs:F0} ms") + (other is null ? "" : $", fastrank ({o.CompareScoreHead} head) {otherMs:F0} ms"));
             if (!timed) continue;
             fast.Add(fastMs);
             floor.Add(floorMs);
@@ -171,6 +206,11 @@ internal static class PointwiseBench
             {
                 naive.Add(naiveMs);
                 ratioNaive.Add(naiveMs / fastMs);
+            }
+            if (!double.IsNaN(otherMs))
+            {
+                compare.Add(otherMs);
+                ratioCompare.Add(fastMs / otherMs);
             }
             if (!double.IsNaN(sharpMs))
             {
@@ -192,6 +232,7 @@ internal static class PointwiseBench
         var rf = Stat.Of(ratioFloor);
         var rn = Stat.Of(ratioNaive);
         var rs = Stat.Of(ratioSharp);
+        var rc = Stat.Of(ratioCompare);
         double kvMb = (double)ranker.Engine(RerankMethod.Pointwise).Context.Config.Sequences * ranker.Engine(RerankMethod.Pointwise).CellsPerSequence * model.KvBytesPerCell / 1e6;
         double modelMb = new FileInfo(o.ModelPath).Length / 1e6;
         return new PointwiseBenchReport(
@@ -201,8 +242,20 @@ internal static class PointwiseBench
             0.85 * (prefixTokens + docTokens) / docTokens,
             (prefixTokens + docTokens * o.Documents) / (fs.Median / 1000.0),
             peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString(),
-            sharp.Count > 0 ? Stat.Of(sharp).Median : double.NaN, rs.Median, rs.Min, rs.Max, llamaSharpTokens, llamaSharpSetting);
+            sharp.Count > 0 ? Stat.Of(sharp).Median : double.NaN, rs.Median, rs.Min, rs.Max, llamaSharpTokens, llamaSharpSetting)
+        {
+            ScoreHead = HeadName(pw),
+            CompareScoreHead = other is null ? "" : HeadName(other.Pointwise),
+            CompareMs = compare.Count > 0 ? Stat.Of(compare).Median : double.NaN,
+            RatioToCompare = rc.Median,
+            RatioToCompareMin = rc.Min,
+            RatioToCompareMax = rc.Max,
+        };
     }
+
+    /// <summary>The head a pointwise method scores with, for reports.</summary>
+    internal static string HeadName(PointwiseMethod pw) =>
+        pw.RankHead is { } h ? $"rank head {RankHead.TensorName} ({h.StorageType}, {h.Kernel})" : "LM head (yes/no logits)";
 
     /// <summary>Documents whose text tokenizes to about <paramref name="tokens"/> tokens each.</summary>
     internal static string[] MakeDocuments(LlamaModel model, int count, int tokens)

@@ -15,9 +15,11 @@ namespace FastRank.Cli.Bench;
 /// <param name="LlamaSharpContexts">LLamaReranker context sizes tried (the fastest in calibration counts).</param>
 /// <param name="SkipBaselines">Measure FastRank and the floor only.</param>
 /// <param name="GpuLayers">Layers offloaded to a GPU (GPU builds of llama.cpp only; 0: CPU).</param>
+/// <param name="ScoreHead">Pointwise: the head scores come from.</param>
 internal sealed record SuiteWorkload(
     string ModelPath, int Threads, int PrefixTokens, int QueryTokens,
-    IReadOnlyList<int> FloorInFlight, IReadOnlyList<int> FloorMicroBatches, IReadOnlyList<int> LlamaSharpContexts, bool SkipBaselines, int GpuLayers = 0)
+    IReadOnlyList<int> FloorInFlight, IReadOnlyList<int> FloorMicroBatches, IReadOnlyList<int> LlamaSharpContexts, bool SkipBaselines, int GpuLayers = 0,
+    ScoreHead ScoreHead = ScoreHead.Auto)
 {
     public int ThreadCount => Threads > 0 ? Threads : Environment.ProcessorCount;
 }
@@ -54,6 +56,7 @@ internal static class SuiteMethods
             GpuLayers = w.GpuLayers,
             MaxDocumentTokens = Math.Max(512, docTokens + 16),
             MaxQueryTokens = Math.Max(256, w.PrefixTokens),
+            ScoreHead = w.ScoreHead,
         };
         var ranker = Reranker.Load(w.ModelPath, options);
         try
@@ -84,9 +87,10 @@ internal static class SuiteMethods
             {
                 int maxPrompt = prefix + maxSuffix;
                 var naiveCtx = new Held<InferenceContext>(() => new InferenceContext(model,
-                    new ContextConfig(1, RankingMethods.CellsFor(maxPrompt), Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), options.FlashAttention, threads)));
+                    new ContextConfig(1, RankingMethods.CellsFor(maxPrompt), Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), options.FlashAttention, threads)
+                    { HiddenStates = pw.RankHead is not null }));
                 baselines.Add(new Contender("naive", i => Contender.Time(() =>
-                    Baselines.Naive(naiveCtx.Value, prompts[i].Prefix, prompts[i].Suffixes, pw.YesToken, pw.NoToken, default)), naiveCtx.Release,
+                    Baselines.Naive(naiveCtx.Value, prompts[i].Prefix, prompts[i].Suffixes, pw.RawScore, default)), naiveCtx.Release,
                     "each document's whole prompt decoded alone"));
                 tokens["naive"] = prompts[0].Suffixes.Sum(s => (long)prefix + s.Length);
                 AddLlamaSharp(w, model, queries, docs, baselines, tokens, skipped);

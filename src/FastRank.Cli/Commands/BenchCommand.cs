@@ -62,11 +62,16 @@ internal static class BenchCommand
         var servePerPoint = new Option<int>("--docs-per-point") { Description = "--serve: documents each point sends in all", DefaultValueFactory = _ => 256 };
         var peerUrl = new Option<Uri?>("--peer-url") { Description = "--serve: run the identical workload against this server too (same API, e.g. llama-server --rerank)" };
         var peerModel = new Option<string>("--peer-model") { Description = "--serve: the model name sent to the peer", DefaultValueFactory = _ => "model" };
+        var scoreHead = ScoreHeadOption.Create();
+        var compareScoreHead = new Option<string?>("--compare-score-head")
+        {
+            Description = "pointwise: also time FastRank with this score head (auto, rank, lm), interleaved, and report the time ratio",
+        };
         var cmd = new Command("bench", "Measure methods against the floor and their baselines on the same tokens; sweeps and reports")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
             llamaSharpContexts, noLlamaSharp, json, queryTokens, longDocs, floorBatch, noGenerate,
-            sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers,
+            sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers, scoreHead, compareScoreHead,
             serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel,
         };
         cmd.SetAction(parse =>
@@ -86,6 +91,12 @@ internal static class BenchCommand
             if (parse.GetValue(queryTokens) < 1 || parse.GetValue(longDocs) < 0) throw new UsageException("--query-tokens must be at least 1 and --long-docs at least 0");
             if (parse.GetValue(floorRounds) < 1) throw new UsageException("--floor-rounds must be at least 1");
             var methods = ParseMethods(parse.GetValue(method)!);
+            ScoreHead? compareHead = null;
+            if (parse.GetValue(compareScoreHead) is { } compareText)
+            {
+                if (!ScoreHeadOption.TryParse(compareText, out var h)) throw new UsageException($"--compare-score-head: unknown score head '{compareText}'; known: auto, rank, lm");
+                compareHead = h;
+            }
             int[]? docsList = parse.GetValue(sweepDocs) is { Length: > 0 } dl ? dl : null;
             int[]? tokensList = parse.GetValue(sweepDocTokens) is { Length: > 0 } tl ? tl : null;
             if ((docsList ?? []).Any(d => d < 1 || d > 10000) || (tokensList ?? []).Any(t => t < 1 || t > 8192))
@@ -138,7 +149,7 @@ internal static class BenchCommand
                 if (suite)
                 {
                     var workload = new SuiteWorkload(path, parse.GetValue(threads), parse.GetValue(prefixTokens), parse.GetValue(queryTokens),
-                        inFlight, batches, sharpContexts.Length > 0 ? sharpContexts : [], parse.GetValue(noBaselines), gpu);
+                        inFlight, batches, sharpContexts.Length > 0 ? sharpContexts : [], parse.GetValue(noBaselines), gpu, parse.GetValue(scoreHead));
                     bool docsGiven = parse.GetResult(docs) is { Implicit: false };
                     var options = new SuiteOptions(workload, methods,
                         docsList ?? (fullSweep ? DefaultSweepDocs : [parse.GetValue(docs)]), parse.GetValue(docTokens),
@@ -181,7 +192,7 @@ internal static class BenchCommand
                 var pointwise = BenchProgress.Show(output, asJson, p => Single(p, "pointwise", line => PointwiseBench.Run(
                     new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),
                         parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), parse.GetValue(parallel), inFlight, parse.GetValue(noNaive))
-                    { LlamaSharpContexts = sharpContexts, GpuLayers = gpu }, line)));
+                    { LlamaSharpContexts = sharpContexts, GpuLayers = gpu, ScoreHead = parse.GetValue(scoreHead), CompareScoreHead = compareHead }, line)));
                 if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(pointwise, ReportJson));
                 else Print(output.Out, pointwise);
             }
@@ -233,7 +244,9 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         w.WriteLine(string.Create(c, $"pointwise: {r.Docs} documents of {r.DocTokens} tokens, shared prefix {r.PrefixTokens} tokens (head {r.HeadTokens}), {r.Repetitions} repetitions"));
-        w.WriteLine(string.Create(c, $"  fastrank  {r.FastRankMs,9:F1} ms (p95 {r.FastRankP95Ms:F1}), {r.TokensPerSecond:F0} unique tokens/s, {r.ParallelSequences} parallel sequences"));
+        w.WriteLine(string.Create(c, $"  fastrank  {r.FastRankMs,9:F1} ms (p95 {r.FastRankP95Ms:F1}), {r.TokensPerSecond:F0} unique tokens/s, {r.ParallelSequences} parallel sequences; scores from the {r.ScoreHead}"));
+        if (r.CompareScoreHead.Length > 0)
+            w.WriteLine(string.Create(c, $"  fastrank with the {r.CompareScoreHead}: {r.CompareMs:F1} ms; ratio {r.RatioToCompare:F3} (min {r.RatioToCompareMin:F3}, max {r.RatioToCompareMax:F3})"));
         w.WriteLine(string.Create(c, $"  floor     {r.FloorMs,9:F1} ms (fastest setting: {r.FloorSetting})"));
         w.WriteLine(string.Create(c, $"  naive     {r.NaiveMs,9:F1} ms"));
         w.WriteLine(string.Create(c, $"  fastrank / floor  {r.RatioToFloor:F3} (min {r.RatioToFloorMin:F3}, max {r.RatioToFloorMax:F3}); target <= 1.10"));

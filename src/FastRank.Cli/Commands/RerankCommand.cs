@@ -31,12 +31,13 @@ internal static class RerankCommand
         var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores)" };
         var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
         var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
+        var scoreHead = ScoreHeadOption.Create();
         var icr = IcrCliOptions.Create();
         var first = FirstCliOptions.Create();
 
         var cmd = new Command("rerank", "Rank documents by relevance to a query")
         {
-            model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers, use, cacheDir, offline,
+            model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers, scoreHead, use, cacheDir, offline,
         };
         icr.AddTo(cmd);
         first.AddTo(cmd);
@@ -57,6 +58,7 @@ internal static class RerankCommand
                 Threads = parse.GetValue(threads),
                 ParallelSequences = parse.GetValue(parallel),
                 GpuLayers = parse.GetValue(gpuLayers),
+                ScoreHead = parse.GetValue(scoreHead),
                 Icr = icr.Read(parse),
                 First = first.Read(parse),
                 LoggerFactory = loggerFactory,

@@ -75,16 +75,17 @@ internal static class Baselines
 
     /// <summary>
     /// Each document's whole prompt (prefix + suffix) decoded alone in a one-sequence context, the KV cache
-    /// cleared in between; returns the yes-minus-no logit difference of every document.
+    /// cleared in between; returns each document's <paramref name="score"/> (the yes-minus-no logit difference of the
+    /// head in use: the context must capture hidden states for a rank head).
     /// </summary>
-    public static double[] Naive(InferenceContext ctx, int[] prefix, IReadOnlyList<int[]> suffixes, int yes, int no, CancellationToken ct)
+    public static double[] Naive(InferenceContext ctx, int[] prefix, IReadOnlyList<int[]> suffixes, Func<DecodedOutput, double> score, CancellationToken ct)
     {
         var scores = new double[suffixes.Count];
         for (int i = 0; i < suffixes.Count; i++)
         {
             ctx.ClearAll();
             int[] prompt = [.. prefix, .. suffixes[i]];
-            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, i, true)], (tag, logits) => scores[tag] = (double)logits[yes] - logits[no], ct);
+            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, i, true)], (tag, output) => scores[tag] = score(output), ct);
         }
         return scores;
     }

@@ -22,6 +22,12 @@ internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int Ba
     public IntPtr EvalUserData { get; init; }
 
     /// <summary>
+    /// Capture the final normalized hidden state of every output token (<see cref="InferenceContext.HiddenState"/>),
+    /// through the eval callback (<see cref="HiddenStateCapture"/>); not together with <see cref="EvalCallback"/>.
+    /// </summary>
+    public bool HiddenStates { get; init; }
+
+    /// <summary>
     /// Sequences reserved for the prefix cache (0 or at least 2): 3 by default, a head entry and two query
     /// entries. A method that manages its sequences itself (ICR) asks for none.
     /// </summary>
@@ -54,6 +60,8 @@ internal sealed unsafe class InferenceContext : IDisposable
     private readonly int* _seqStore;
     private readonly sbyte* _logits;
     private readonly int* _abortFlag;
+    private readonly HiddenStateCapture? _hidden;
+    private readonly int[]? _outputRow;
     private int _count;
     private bool _disposed;
 
@@ -81,6 +89,14 @@ internal sealed unsafe class InferenceContext : IDisposable
         cp.embeddings = false;
         cp.cb_eval = config.EvalCallback;
         cp.cb_eval_user_data = config.EvalUserData;
+        if (config.HiddenStates)
+        {
+            if (config.EvalCallback != IntPtr.Zero) throw new ArgumentException("hidden states are read through the eval callback: a context cannot have both", nameof(config));
+            _hidden = new HiddenStateCapture(model.EmbeddingSize, Math.Min(config.BatchSize, 64));
+            _outputRow = new int[config.BatchSize];
+            cp.cb_eval = HiddenStateCapture.CallbackPointer;
+            cp.cb_eval_user_data = _hidden.UserData;
+        }
         cp.no_perf = true;
         try
         {
@@ -88,6 +104,7 @@ internal sealed unsafe class InferenceContext : IDisposable
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
+            _hidden?.Dispose();
             throw new ModelLoadException(
                 $"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells: {ex.Message}", ex);
         }
@@ -167,10 +184,15 @@ internal sealed unsafe class InferenceContext : IDisposable
         };
         Volatile.Write(ref *_abortFlag, 0);
         DecodeCalls++;
+        _hidden?.Begin();
         int status;
         using (ct.CanBeCanceled ? ct.UnsafeRegister(static s => Volatile.Write(ref *(int*)(IntPtr)s!, 1), (IntPtr)_abortFlag) : default)
             status = LlamaNative.llama_decode(_ctx, batch);
-        if (status == 0) return;
+        if (status == 0)
+        {
+            if (_hidden is not null) MapHiddenRows();
+            return;
+        }
         if (status == 2 || ct.IsCancellationRequested) throw new OperationCanceledException("decoding was cancelled", ct);
         throw new DecodeException(status == 1
             ? $"llama.cpp found no KV cache slot for a batch of {_count} tokens"
@@ -186,6 +208,29 @@ internal sealed unsafe class InferenceContext : IDisposable
         float* p = LlamaNative.llama_get_logits_ith(_ctx, index);
         if (p is null) throw new InvalidOperationException($"no logits for batch index {index}");
         return new ReadOnlySpan<float>(p, Model.VocabSize);
+    }
+
+    /// <summary>
+    /// The final normalized hidden state (the LM head's input) of batch index <paramref name="index"/>, which must
+    /// have asked for logits (valid until the next decode). Needs <see cref="ContextConfig.HiddenStates"/>.
+    /// </summary>
+    public ReadOnlySpan<float> HiddenState(int index)
+    {
+        if (_hidden is null) throw new InvalidOperationException("this context was created without hidden-state capture");
+        if ((uint)index >= (uint)_count || _outputRow![index] < 0) throw new InvalidOperationException($"no hidden state for batch index {index}");
+        return _hidden.Row(_outputRow[index]);
+    }
+
+    /// <summary>
+    /// Maps batch indices to rows of the captured hidden states. llama.cpp evaluates one micro-batch per call here
+    /// (the <see cref="SequenceBatcher"/> plans them so) with the sequences in batch order, so the j-th output row
+    /// is the j-th token that asked for logits.
+    /// </summary>
+    private void MapHiddenRows()
+    {
+        int outputs = 0;
+        for (int i = 0; i < _count; i++) _outputRow![i] = _logits[i] != 0 ? outputs++ : -1;
+        _hidden!.Verify(outputs);
     }
 
     /// <summary>Removes every cell of a sequence.</summary>
@@ -212,6 +257,7 @@ internal sealed unsafe class InferenceContext : IDisposable
         if (_disposed) return;
         _disposed = true;
         _handle.Dispose();
+        _hidden?.Dispose();
         NativeMemory.Free(_token);
         NativeMemory.Free(_pos);
         NativeMemory.Free(_nSeq);

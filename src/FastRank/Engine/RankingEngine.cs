@@ -45,14 +45,14 @@ internal sealed class RankingEngine : IDisposable
 
     /// <summary>
     /// Decodes every suffix on top of the prefix held by <paramref name="prefixSeq"/> (positions
-    /// 0..<paramref name="prefixLength"/>-1) and hands the logits of each suffix's last token to
+    /// 0..<paramref name="prefixLength"/>-1) and hands the outputs of each suffix's last token to
     /// <paramref name="readout"/> with the suffix's index. Suffixes run in waves of at most
     /// <see cref="WorkSlots"/> (or <paramref name="maxParallel"/>) sequences; longer ones first, so each
     /// wave holds similar lengths and llama.cpp's equal-length micro-batches stay full. Results do not
     /// depend on the waves: every sequence has its own KV stream.
     /// </summary>
     public void DecodeSuffixes(int prefixSeq, long prefixGeneration, int prefixLength, IReadOnlyList<int[]> suffixes,
-        LogitsReadout readout, CancellationToken ct, int maxParallel = 0)
+        OutputReadout readout, CancellationToken ct, int maxParallel = 0)
     {
         int n = suffixes.Count;
         if (n == 0) return;

@@ -2,12 +2,25 @@ namespace FastRank.Engine;
 
 /// <summary>
 /// Tokens to append to one sequence: <c>Tokens</c> at positions <c>StartPos</c>, <c>StartPos+1</c>, ...
-/// When <c>LogitsAtEnd</c> is set, the logits of the last token are handed to the readout with <c>Tag</c>.
+/// When <c>LogitsAtEnd</c> is set, the outputs of the last token are handed to the readout with <c>Tag</c>.
 /// </summary>
 internal readonly record struct DecodeJob(int Seq, int StartPos, int[] Tokens, int Tag, bool LogitsAtEnd);
 
-/// <summary>Receives the logits row of a job's last token (valid only during the call).</summary>
-internal delegate void LogitsReadout(int tag, ReadOnlySpan<float> logits);
+/// <summary>
+/// The outputs of one token of the last decode: its logits row and, in a context created with
+/// <see cref="ContextConfig.HiddenStates"/>, its final normalized hidden state. Valid only during the readout call.
+/// </summary>
+internal readonly ref struct DecodedOutput(InferenceContext context, int index)
+{
+    /// <summary>The logits row (n_vocab floats).</summary>
+    public ReadOnlySpan<float> Logits => context.Logits(index);
+
+    /// <summary>The final normalized hidden state (n_embd floats), the LM head's input.</summary>
+    public ReadOnlySpan<float> HiddenState => context.HiddenState(index);
+}
+
+/// <summary>Receives the outputs of a job's last token (valid only during the call).</summary>
+internal delegate void OutputReadout(int tag, DecodedOutput output);
 
 /// <summary>
 /// Plans the llama_decode calls of many sequences so that every call is exactly one micro-batch
@@ -28,7 +41,7 @@ internal delegate void LogitsReadout(int tag, ReadOnlySpan<float> logits);
 internal static class SequenceBatcher
 {
     /// <summary>Decodes all <paramref name="jobs"/> (distinct sequences).</summary>
-    public static void Run(InferenceContext ctx, IReadOnlyList<DecodeJob> jobs, LogitsReadout? readout, CancellationToken ct)
+    public static void Run(InferenceContext ctx, IReadOnlyList<DecodeJob> jobs, OutputReadout? readout, CancellationToken ct)
     {
         int n = jobs.Count;
         if (n == 0) return;
@@ -71,7 +84,7 @@ internal static class SequenceBatcher
             ctx.Decode(ct);
             if (readout is not null)
             {
-                for (int p = 0; p < npending; p++) readout(pending[p].Tag, ctx.Logits(pending[p].Index));
+                for (int p = 0; p < npending; p++) readout(pending[p].Tag, new DecodedOutput(ctx, pending[p].Index));
             }
         }
     }

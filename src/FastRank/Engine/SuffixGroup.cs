@@ -10,7 +10,7 @@ internal sealed class SuffixGroup
     private readonly int[] _order;
     private int _next;
 
-    public SuffixGroup(int[] prefix, int[][] suffixes, int[]? head, LogitsReadout readout)
+    public SuffixGroup(int[] prefix, int[][] suffixes, int[]? head, OutputReadout readout)
     {
         Prefix = prefix;
         Suffixes = suffixes;
@@ -32,7 +32,7 @@ internal sealed class SuffixGroup
     public int[]? Head { get; }
 
     /// <summary>Receives the logits of each item's last token, with the item's index.</summary>
-    public LogitsReadout Readout { get; }
+    public OutputReadout Readout { get; }
 
     /// <summary>Items not yet handed to a wave.</summary>
     public int Remaining => _order.Length - _next;

@@ -42,6 +42,7 @@ internal static unsafe partial class LlamaNative
 {
     public const string Llama = "llama";
     public const string GgmlBase = "ggml-base";
+    public const string GgmlCpu = "ggml-cpu";
 
     [LibraryImport(Llama)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]

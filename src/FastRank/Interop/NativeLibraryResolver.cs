@@ -5,7 +5,7 @@ namespace FastRank.Interop;
 
 /// <summary>
 /// The one DllImport resolver of the FastRank assembly (.NET allows one per assembly). It maps
-/// <c>llama</c> and <c>ggml-base</c> to the libraries LLamaSharp already loaded, so FastRank's direct
+/// <c>llama</c>, <c>ggml-base</c> and <c>ggml-cpu</c> to the libraries LLamaSharp already loaded, so FastRank's direct
 /// imports and LLamaSharp's talk to the same llama.cpp; every other name falls through to the
 /// runtime's default probing (the application directory first).
 /// </summary>
@@ -27,7 +27,7 @@ internal static class NativeLibraryResolver
 
     private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
-        if (name is not (LlamaNative.Llama or LlamaNative.GgmlBase)) return IntPtr.Zero;
+        if (name is not (LlamaNative.Llama or LlamaNative.GgmlBase or LlamaNative.GgmlCpu)) return IntPtr.Zero;
         lock (Gate)
         {
             if (Handles.TryGetValue(name, out IntPtr h)) return h;

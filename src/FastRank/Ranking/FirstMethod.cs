@@ -22,8 +22,9 @@ internal sealed class FirstMethod(LlamaModel model, RerankerOptions options, ILo
         var logits = new float[n];
         int[] tokens = Identifiers.Tokens;
         bool read = false;
-        engine.DecodeSuffixes(prefixSeq, generation, prefixLength, [suffix], (_, row) =>
+        engine.DecodeSuffixes(prefixSeq, generation, prefixLength, [suffix], (_, output) =>
         {
+            var row = output.Logits;
             for (int k = 0; k < n; k++) logits[k] = row[tokens[k]];
             read = true;
         }, ct);

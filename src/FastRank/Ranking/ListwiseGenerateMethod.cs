@@ -30,7 +30,7 @@ internal sealed class ListwiseGenerateMethod(LlamaModel model, RerankerOptions o
     {
         int n = items.Length;
         int next = -1;
-        engine.DecodeSuffixes(prefixSeq, generation, prefixLength, [suffix], (_, row) => next = ArgMax(row), ct);
+        engine.DecodeSuffixes(prefixSeq, generation, prefixLength, [suffix], (_, row) => next = ArgMax(row.Logits), ct);
         // DecodeSuffixes ran the lone suffix in the first work slot; generation continues there.
         int seq = engine.PrefixSlots;
         int pos = prefixLength + suffix.Length;

@@ -5,8 +5,9 @@ using Microsoft.Extensions.Logging;
 namespace FastRank.Ranking;
 
 /// <summary>
-/// Pointwise yes/no reranking (Qwen3-Reranker style): one prompt per document, score P(yes) from the
-/// last position's logits of the single tokens "yes" and "no". The prompt splits into a head (system
+/// Pointwise yes/no reranking (Qwen3-Reranker style): one prompt per document, score P(yes) read at the last
+/// position, from the model's yes/no rank head when it has one (<see cref="Ranking.RankHead"/>, as llama.cpp's RANK
+/// pooling does) or from the LM head's logits of the single tokens "yes" and "no" (<see cref="ScoreHead"/>). The prompt splits into a head (system
 /// text, instruction: the same for every query, kept in the prefix cache across calls), a query part
 /// (the same for every document of the call) and a per-document suffix (document text and the chat
 /// suffix), decoded in parallel sequences on top of the shared prefix.
@@ -23,6 +24,7 @@ internal sealed class PointwiseMethod : IRankingMethod
     private readonly int _tailTokens;
     private readonly ILogger _logger;
     private readonly RerankerOptions _options;
+    private readonly RankHead? _rankHead;
 
     public PointwiseMethod(LlamaModel model, RerankerOptions options, ILogger logger)
     {
@@ -33,6 +35,16 @@ internal sealed class PointwiseMethod : IRankingMethod
             ?? throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' has no single token for \"yes\": pointwise scoring needs one");
         NoToken = model.FindSingleToken("no")
             ?? throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' has no single token for \"no\": pointwise scoring needs one");
+        _rankHead = options.ScoreHead switch
+        {
+            ScoreHead.Lm => null,
+            ScoreHead.Rank => RankHead.Load(model),
+            _ => RankHead.Unsupported(model.Header) is null ? RankHead.Load(model) : null,
+        };
+        if (_rankHead is { } h)
+            _logger.LogInformation("Pointwise scores from the rank head {Tensor} ({Type}, {Kernel})", RankHead.TensorName, h.StorageType, h.Kernel);
+        else
+            _logger.LogInformation("Pointwise scores from the LM head's \"yes\" and \"no\" logits");
 
         (_template, TemplateSource) = ChooseTemplate(model, options);
         _instruction = options.Instruction ?? ChatTemplates.DefaultInstruction;
@@ -92,6 +104,17 @@ internal sealed class PointwiseMethod : IRankingMethod
 
     public int NoToken { get; }
 
+    /// <summary>The rank head scores come from, or null when they come from the LM head.</summary>
+    internal RankHead? RankHead => _rankHead;
+
+    /// <summary>The yes-minus-no logit difference of a prompt's last token: RawScore, from the head in use.</summary>
+    internal double RawScore(DecodedOutput output)
+    {
+        if (_rankHead is { } head) return head.LogitDifference(output.HiddenState);
+        var logits = output.Logits;
+        return (double)logits[YesToken] - logits[NoToken];
+    }
+
     /// <summary>Where the template came from: "user", "gguf:rerank" or "builtin:qwen3-reranker".</summary>
     public string TemplateSource { get; }
 
@@ -127,7 +150,7 @@ internal sealed class PointwiseMethod : IRankingMethod
         }
         // Every llama_decode call is one planned micro-batch (SequenceBatcher), so n_batch = n_ubatch.
         return new ContextConfig(RankingEngine.DefaultPrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
-            options.FlashAttention, RankingMethods.Threads(options));
+            options.FlashAttention, RankingMethods.Threads(options)) { HiddenStates = _rankHead is not null };
     }
 
     /// <summary>Default ceiling of parallel sequences.</summary>
@@ -157,10 +180,9 @@ internal sealed class PointwiseMethod : IRankingMethod
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var prompt = BuildPrompt(query, documents, _options);
         var ranked = new RankedDocument[documents.Count];
-        int yes = YesToken, no = NoToken;
-        var group = new SuffixGroup(prompt.Prefix, prompt.Suffixes, prompt.Prefix[..SharedHead(prompt.Prefix)], (item, logits) =>
+        var group = new SuffixGroup(prompt.Prefix, prompt.Suffixes, prompt.Prefix[..SharedHead(prompt.Prefix)], (item, output) =>
         {
-            double raw = (double)logits[yes] - logits[no];
+            double raw = RawScore(output);
             ranked[item] = new RankedDocument(item, 1.0 / (1.0 + Math.Exp(-raw)), raw);
         });
         return new Call(prompt, group, ranked, System.Diagnostics.Stopwatch.GetTimestamp() - t0);

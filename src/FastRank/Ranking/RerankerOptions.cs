@@ -27,6 +27,15 @@ public sealed record RerankerOptions
     /// </summary>
     public string? PromptTemplate { get; init; }
 
+    /// <summary>
+    /// Where pointwise scores come from: <see cref="ScoreHead.Auto"/> (default) reads the yes/no rank head of
+    /// converted Qwen3-Reranker files, as llama.cpp, llama-server and LLamaSharp's LLamaReranker do, and the LM head's
+    /// "yes"/"no" logits on other models. The two heads agree unquantized and can differ after quantization (see
+    /// <see cref="Ranking.ScoreHead"/>). <see cref="ScoreHead.Rank"/> on a model without a yes/no rank head fails at load
+    /// with <see cref="ModelNotSupportedException"/>.
+    /// </summary>
+    public ScoreHead ScoreHead { get; init; } = ScoreHead.Auto;
+
     /// <summary>Documents decoded together in parallel sequences; 0 chooses from <see cref="KvCacheBudgetBytes"/>.</summary>
     public int ParallelSequences { get; init; }
 
@@ -69,6 +78,7 @@ public sealed record RerankerOptions
         if (ParallelSequences < 0) throw new ArgumentOutOfRangeException(nameof(ParallelSequences), "must not be negative");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), "must not be negative");
         if (MicroBatchSize < 32) throw new ArgumentOutOfRangeException(nameof(MicroBatchSize), "must be at least 32");
+        if (!Enum.IsDefined(ScoreHead)) throw new ArgumentOutOfRangeException(nameof(ScoreHead), ScoreHead, "unknown score head");
         if (KvCacheBudgetBytes < 1) throw new ArgumentOutOfRangeException(nameof(KvCacheBudgetBytes), "must be positive");
         ArgumentNullException.ThrowIfNull(Icr);
         Icr.Validate();

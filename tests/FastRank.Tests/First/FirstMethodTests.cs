@@ -30,8 +30,9 @@ public class FirstMethodTests
         int[] prompt = [.. call.Prefix(items.Length), .. call.WindowSuffix(items)];
         var logits = new float[items.Length];
         using var ctx = new InferenceContext(r.Model, new ContextConfig(1, RankingMethods.CellsFor(prompt.Length), 512, 512, flashAttention, RankingMethods.Threads(r.Options)));
-        SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, 0, true)], (_, row) =>
+        SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, 0, true)], (_, output) =>
         {
+            var row = output.Logits;
             for (int k = 0; k < items.Length; k++) logits[k] = row[m.Identifiers.Tokens[k]];
         }, default);
         return logits;

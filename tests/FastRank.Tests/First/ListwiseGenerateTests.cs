@@ -33,7 +33,7 @@ public class ListwiseGenerateTests
             // The reference: a fresh one-sequence context, the prompt decoded, then one token at a time, greedy.
             using var ctx = new InferenceContext(r.Model, new ContextConfig(1, RankingMethods.CellsFor(prompt.Length + Budget), 512, 512, false, 1));
             int next = -1;
-            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, 0, true)], (_, row) => next = TensorPrimitives.IndexOfMax(row), default);
+            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, prompt, 0, true)], (_, row) => next = TensorPrimitives.IndexOfMax(row.Logits), default);
             var text = new StringBuilder("[");
             for (int pos = prompt.Length, n = 0; n < Budget; n++)
             {

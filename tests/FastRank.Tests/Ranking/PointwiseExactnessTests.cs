@@ -15,7 +15,8 @@ public sealed class PointwiseExactnessTests
     public void SharedPrefixScoresEqualLoneDecodes()
     {
         var docs = SyntheticText.Documents(10, 60, seed: 3).Select((d, i) => d + string.Concat(Enumerable.Repeat(" more", i))).ToList();
-        using var ranker = Reranker.Load(TestModels.Small, new RerankerOptions { ParallelSequences = 4 });
+        // The LM-head path (the rank head's twin is RankHeadScoringTests.ScoresEqualLoneDecodesOfTheHiddenState).
+        using var ranker = Reranker.Load(TestModels.Small, new RerankerOptions { ParallelSequences = 4, ScoreHead = ScoreHead.Lm });
         const string query = "which plants grow best in cold climates";
         var result = ranker.Rerank(query, docs);
         var prompt = ranker.Pointwise.BuildPrompt(query, docs, ranker.Options);

@@ -72,7 +72,7 @@ public sealed class RankHeadTests
             Assert.Equal(tokens.Length, (int)reranker.Tokens(query, [docs[i]]));
             ctx.ClearAll();
             double diff = double.NaN;
-            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, tokens, 0, true)], (_, logits) => diff = (double)logits[yes] - logits[no], default);
+            SequenceBatcher.Run(ctx, [new DecodeJob(0, 0, tokens, 0, true)], (_, o) => diff = (double)o.Logits[yes] - o.Logits[no], default);
             double expected = 1 / (1 + Math.Exp(-diff));
             // Flash attention on (LLamaReranker) against off here, f32 weights: the difference is rounding.
             Assert.InRange(scores[i], expected - 0.02, expected + 0.02);

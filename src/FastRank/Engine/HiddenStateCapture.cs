@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace FastRank.Engine;
+
+/// <summary>
+/// Reads the final normalized hidden state of every output token of a decode out of llama.cpp's graph,
+/// through the eval callback (<c>cb_eval</c>) of the context: the node named <c>result_norm</c>, which
+/// llama.cpp's model graphs name after the output norm and hand to the LM head (and, in embedding contexts,
+/// to pooling as <c>t_embd</c>). It holds one row of n_embd floats per output token, in the order of the
+/// micro-batch's outputs.
+/// <para>
+/// Why not llama.cpp's own embeddings output: with <c>cparams.embeddings</c> on, llama_decode marks every
+/// token of every batch as an output (<c>output_all</c> in llama_context::decode), so the LM head and the
+/// copies would run for every token, not only the last of each document. The callback asks for
+/// <c>result_norm</c> alone: the graph is evaluated in two parts (up to that node, then the LM head), with
+/// the same operations in the same order, and only the output rows are copied.
+/// </para>
+/// Not thread-safe: one decode at a time, as the context itself.
+/// </summary>
+internal sealed unsafe class HiddenStateCapture : IDisposable
+{
+    private GCHandle _self;
+    private readonly int _embd;
+    private float[] _rows;
+    private int _rowCount;
+    private int _seen;
+    private string? _failure;
+
+    public HiddenStateCapture(int embeddingSize, int maxRows)
+    {
+        GgmlTensor.VerifyLayout();
+        _embd = embeddingSize;
+        _rows = GC.AllocateUninitializedArray<float>(embeddingSize * Math.Max(1, maxRows));
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
+    }
+
+    /// <summary>The callback to put in the context parameters.</summary>
+    public static IntPtr CallbackPointer => (IntPtr)(delegate* unmanaged[Cdecl]<IntPtr, byte, IntPtr, byte>)&OnEval;
+
+    /// <summary>The user data to put in the context parameters.</summary>
+    public IntPtr UserData => GCHandle.ToIntPtr(_self);
+
+    /// <summary>Rows captured by the last decode.</summary>
+    public int RowCount => _rowCount;
+
+    /// <summary>Forgets the previous decode's rows; called before each decode.</summary>
+    public void Begin()
+    {
+        _rowCount = 0;
+        _seen = 0;
+        _failure = null;
+    }
+
+    /// <summary>
+    /// Checks what the last decode captured against the <paramref name="outputs"/> rows it asked for: exactly one
+    /// <c>result_norm</c> node (one micro-batch) of that many rows.
+    /// </summary>
+    /// <exception cref="DecodeException">The graph had no such node, several micro-batches, or another shape.</exception>
+    public void Verify(int outputs)
+    {
+        if (_failure is { } f) throw new DecodeException($"the hidden-state readout failed: {f}", -1);
+        if (outputs == 0) return;
+        if (_seen == 0)
+            throw new DecodeException("the model's graph has no result_norm node: the final hidden state cannot be read from this architecture", -1);
+        if (_seen > 1)
+            throw new DecodeException($"llama_decode evaluated the batch as {_seen} micro-batches; hidden-state rows cannot be mapped to tokens", -1);
+        if (_rowCount != outputs)
+            throw new DecodeException($"result_norm held {_rowCount} rows for {outputs} requested outputs", -1);
+    }
+
+    /// <summary>Row <paramref name="row"/> (0-based among the decode's outputs, in batch order).</summary>
+    public ReadOnlySpan<float> Row(int row) => _rows.AsSpan(row * _embd, _embd);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static byte OnEval(IntPtr tensor, byte ask, IntPtr userData)
+    {
+        bool asking = ask != 0;
+        HiddenStateCapture? self = null;
+        try
+        {
+            self = GCHandle.FromIntPtr(userData).Target as HiddenStateCapture;
+            var t = new GgmlTensor(tensor);
+            bool wanted = self is not null && t.NameBytes.SequenceEqual("result_norm"u8);
+            if (asking) return wanted ? (byte)1 : (byte)0;
+            if (wanted) self!.Copy(t);
+            return 1;
+        }
+        catch (Exception ex)
+        {
+            // Nothing may unwind into native code: remember it, let the graph finish, throw after the decode.
+            if (self is not null) self._failure ??= $"{ex.GetType().Name}: {ex.Message}";
+            return asking ? (byte)0 : (byte)1;
+        }
+    }
+
+    [SkipLocalsInit]
+    private void Copy(GgmlTensor t)
+    {
+        _seen++;
+        long rows = t.Ne(1);
+        if (t.Type != 0 || t.Ne(0) != _embd || t.Ne(2) != 1 || t.Ne(3) != 1 || t.Nb(0) != 4)
+        {
+            _failure ??= $"result_norm has type {t.Type} and shape [{t.Ne(0)}, {t.Ne(1)}, {t.Ne(2)}, {t.Ne(3)}], not f32 [{_embd}, rows]";
+            return;
+        }
+        if (rows * _embd > _rows.Length) _rows = GC.AllocateUninitializedArray<float>((int)(rows * _embd));
+        _rowCount = (int)rows;
+        long rowBytes = 4L * _embd;
+        fixed (float* dst = _rows)
+        {
+            bool host = t.IsHost;
+            for (long r = 0; r < rows; r++)
+            {
+                long offset = r * t.Nb(1);
+                if (host)
+                    Buffer.MemoryCopy((byte*)t.Data + offset, dst + r * _embd, rowBytes, rowBytes);
+                else
+                    AttentionNative.ggml_backend_tensor_get(t.Pointer, dst + r * _embd, (nuint)offset, (nuint)rowBytes);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_self.IsAllocated) _self.Free();
+        GC.SuppressFinalize(this);
+    }
+
+    ~HiddenStateCapture()
+    {
+        if (_self.IsAllocated) _self.Free();
+    }
+}
