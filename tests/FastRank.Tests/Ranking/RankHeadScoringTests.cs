@@ -20,11 +20,10 @@ public sealed class RankHeadScoringTests(ITestOutputHelper output)
     // P(yes) against llama.cpp's RANK pooling and LLamaReranker (the tolerance).
     private const double ProbabilityTolerance = 1e-3;
 
-    // q4_k_m: FastRank's engine does not reproduce a lone llama.cpp decode of a prompt split into a cached prefix and a
-    // suffix on a k-quant file as it does on q8_0 and f16 (on the LM head too: yes-no logits up to 0.18 apart, where q8_0
-    // stays within 5e-7; whole prompts decoded as one job agree to 3e-8), so neither does its rank head (measured:
-    // 5.7e-3 in P(yes)). The head itself is exact on q4_K storage: RankHeadIsExactOnLlamaCppsHiddenState.
-    private static double Tolerance(string quant) => quant == "q4_k_m" ? 1e-2 : ProbabilityTolerance;
+    // Every quantization is held to the 1e-3 (measured on the real-vocabulary small: f16 8e-6, q8_0 2e-8, q4_k_m
+    // within 1e-3). Known gap, not covered here: on the invented-vocabulary small at q4_k_m the engine's prefix + suffix
+    // decode is not equal to a lone decode (yes-no logits up to 0.18 apart; CPU weight repacking ruled out); see the README.
+    private static double Tolerance(string quant) => ProbabilityTolerance;
 
     // Order: documents may swap only where the reference's scores (floats) are this close, or within the tolerance.
     private static double OrderSlack(string quant) => quant == "q4_k_m" ? Tolerance(quant) : 1e-6;
@@ -124,10 +123,11 @@ public sealed class RankHeadScoringTests(ITestOutputHelper output)
         return max;
     }
 
-    [Fact]
-    public void ScoresEqualLoneDecodesOfTheHiddenState()
+    [Theory]
+    [MemberData(nameof(Quantizations))]
+    public void ScoresEqualLoneDecodesOfTheHiddenState(string quant)
     {
-        string path = TestModels.Small;
+        string path = TestModels.Get("small", quant);
         var docs = Docs(12, 3);
         using var ranker = Reranker.Load(path, new RerankerOptions { ParallelSequences = 4 });
         var head = ranker.Pointwise.RankHead!;
