@@ -223,18 +223,20 @@ public sealed class RankHeadScoringTests(ITestOutputHelper output)
         // stores the two tensors at different precisions, so on q8_0 the scores move and the option matters.
         string path = TestModels.Get("small", quant);
         var docs = Docs(16, 12);
+        // Compared on RawScore (the yes-no logit difference): P(yes) saturates near 0 and 1, where any difference vanishes.
         double[] Scores(ScoreHead head)
         {
             using var r = Reranker.Load(path, new RerankerOptions { ScoreHead = head, ParallelSequences = 8 });
-            return [.. r.Rerank(Query, docs).OrderBy(x => x.Index).Select(x => x.Score)];
+            return [.. r.Rerank(Query, docs).OrderBy(x => x.Index).Select(x => x.RawScore)];
         }
         var rank = Scores(ScoreHead.Rank);
         var lm = Scores(ScoreHead.Lm);
         double maxDiff = rank.Zip(lm, (a, b) => Math.Abs(a - b)).Max();
         var f = GgufReaderTypes(path);
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{quant}: output.weight {f.Lm}, cls.output.weight {f.Rank}; max |P(yes) rank - lm| {maxDiff:E2}"));
-        if (differ) Assert.True(maxDiff > ProbabilityTolerance, $"the heads agree to {maxDiff:E2}");
-        else Assert.True(maxDiff < ProbabilityTolerance, $"the heads differ by {maxDiff:E2}");
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{quant}: output.weight {f.Lm}, cls.output.weight {f.Rank}; max |RawScore rank - lm| {maxDiff:E2}"));
+        const double LogitTolerance = 1e-3;
+        if (differ) Assert.True(maxDiff > LogitTolerance, $"the heads agree to {maxDiff:E2}");
+        else Assert.True(maxDiff < LogitTolerance, $"the heads differ by {maxDiff:E2}");
     }
 
     private static (string Lm, string Rank) GgufReaderTypes(string path)
