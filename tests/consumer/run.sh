@@ -180,7 +180,7 @@ if [ -x "$fastrank" ]; then
       cat "$work/rerank.json" 2>/dev/null; bad "fastrank rerank --method $method"
     fi
   done
-  # Another branch adds `fastrank serve`; until it is there this part is skipped.
+  # `fastrank serve` (a tool built without it skips this part).
   if "$fastrank" --help 2>/dev/null | grep -qE '^ +serve( |$)'; then
     log "fastrank serve on loopback"
     port=$(( 20000 + RANDOM % 20000 ))
