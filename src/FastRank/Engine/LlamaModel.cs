@@ -216,21 +216,8 @@ public sealed unsafe class LlamaModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(text);
         if (_markerTexts.Length == 0 || text.AsSpan().IndexOfAny('<', '[') < 0) return TokenizeRaw(text, parseSpecial: false);
-        var cuts = new SortedSet<int>();
-        foreach (string m in _markerTexts)
-        {
-            for (int at = text.IndexOf(m, StringComparison.Ordinal); at >= 0; at = text.IndexOf(m, at + 1, StringComparison.Ordinal))
-                cuts.Add(at + 1);
-        }
-        if (cuts.Count == 0) return TokenizeRaw(text, parseSpecial: false);
         var result = new List<int>(text.Length / 3 + 4);
-        int start = 0;
-        foreach (int cut in cuts)
-        {
-            result.AddRange(TokenizeRaw(text[start..cut], parseSpecial: false));
-            start = cut;
-        }
-        result.AddRange(TokenizeRaw(text[start..], parseSpecial: false));
+        TokenizeRun(text, 0, text.Length, [(0, text.Length)], result);
         return [.. result];
     }
 
