@@ -13,8 +13,11 @@ namespace FastRank.Engine;
 /// Why not llama.cpp's own embeddings output: with <c>cparams.embeddings</c> on, llama_decode marks every
 /// token of every batch as an output (<c>output_all</c> in llama_context::decode), so the LM head and the
 /// copies would run for every token, not only the last of each document. The callback asks for
-/// <c>result_norm</c> alone: the graph is evaluated in two parts (up to that node, then the LM head), with
-/// the same operations in the same order, and only the output rows are copied.
+/// <c>result_norm</c> alone: the graph is evaluated up to that node, with the same operations in the same order,
+/// and only the output rows are copied. The callback then answers false, which ends the graph's evaluation
+/// there (ggml_backend_sched_compute_splits stops at a callback's false): the LM head, n_vocab rows (151,936 x
+/// n_embd for Qwen3) multiplied for every output token, is never run, and the context's logits are left unset
+/// (<see cref="InferenceContext.Logits"/> refuses to read them).
 /// </para>
 /// Not thread-safe: one decode at a time, as the context itself.
 /// </summary>
@@ -83,8 +86,10 @@ internal sealed unsafe class HiddenStateCapture : IDisposable
             var t = new GgmlTensor(tensor);
             bool wanted = self is not null && t.NameBytes.SequenceEqual("result_norm"u8);
             if (asking) return wanted ? (byte)1 : (byte)0;
-            if (wanted) self!.Copy(t);
-            return 1;
+            if (!wanted) return 1;
+            self!.Copy(t);
+            // Stop the graph here: what follows result_norm is the LM head, whose logits nobody reads.
+            return 0;
         }
         catch (Exception ex)
         {

@@ -190,9 +190,19 @@ internal sealed class RankingEngine : IDisposable
                 bool single = picks.FindLastIndex(p => p.Group == g) == first;
                 if (single && !_prefixes.Holds(g.Prefix))
                 {
-                    // One document of an uncached prefix: nothing to share, so its whole prompt decodes in its own
-                    // slot within the wave, rather than in a decode call of its own first (many one-document calls).
+                    // One document of an uncached prefix: nothing to share, so the rest of its prompt decodes in its
+                    // own slot within the wave, rather than in a decode call of its own first (many one-document
+                    // calls): on top of the head when one is cached across queries, else whole.
                     int k = slotOf[first];
+                    int minRun = Context.Config.MinimumRun;
+                    if (g.Head is { } h && h.Length >= minRun && h.Length < g.Prefix.Length)
+                    {
+                        long headDecoded0 = _prefixes.DecodedTokens;
+                        int headSeq = _prefixes.Acquire(h, ct, out _, out long headGeneration);
+                        g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
+                        jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first));
+                        continue;
+                    }
                     Context.Clear(PrefixSlots + k);
                     _slotGeneration[k] = -1;
                     g.DecodedPrefixTokens += g.Prefix.Length;
