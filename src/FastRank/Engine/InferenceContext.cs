@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastRank.Diagnostics;
 using FastRank.Interop;
 using LLama.Extensions;
 using LLama.Native;
@@ -23,7 +24,8 @@ internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int Ba
 
     /// <summary>
     /// Capture the final normalized hidden state of every output token (<see cref="InferenceContext.HiddenState"/>),
-    /// through the eval callback (<see cref="HiddenStateCapture"/>); not together with <see cref="EvalCallback"/>.
+    /// through the eval callback (<see cref="HiddenStateCapture"/>), instead of logits: the graph stops before the
+    /// LM head. Not together with <see cref="EvalCallback"/>.
     /// </summary>
     public bool HiddenStates { get; init; }
 
@@ -71,6 +73,12 @@ internal sealed unsafe class InferenceContext : IDisposable
         Model = model;
         Config = config;
         if (config.CellsPerSequence % 256 != 0) throw new ArgumentException("cells per sequence must be a multiple of 256", nameof(config));
+        // llama.cpp allocates the KV cache with the process's allocator: on Linux that succeeds beyond the memory there
+        // is (overcommit) and the process is killed later, when the pages are touched. Refuse a cache that cannot fit.
+        long kvBytes = (long)config.Sequences * config.CellsPerSequence * model.KvBytesPerCell;
+        if (AvailableMemory.Bytes() is { } available && kvBytes > available)
+            throw new ModelLoadException($"a context of {config.Sequences} sequences x {config.CellsPerSequence} cells needs {kvBytes / 1e6:F0} MB of KV cache, " +
+                $"more than the {available / 1e6:F0} MB of memory available; lower the parallel sequences, the token budgets or the context size");
         var mp = new LLama.Common.ModelParams(model.Path)
         {
             ContextSize = (uint)(config.Sequences * config.CellsPerSequence),
@@ -203,8 +211,10 @@ internal sealed unsafe class InferenceContext : IDisposable
     private static byte AbortCallback(IntPtr data) => Volatile.Read(ref *(int*)data) != 0 ? (byte)1 : (byte)0;
 
     /// <summary>The logits row of batch index <paramref name="index"/> (valid until the next decode).</summary>
+    /// <exception cref="InvalidOperationException">A context of <see cref="ContextConfig.HiddenStates"/>: it never runs the LM head.</exception>
     public ReadOnlySpan<float> Logits(int index)
     {
+        if (_hidden is not null) throw new InvalidOperationException("this context reads hidden states: its graph stops before the LM head, so it has no logits");
         float* p = LlamaNative.llama_get_logits_ith(_ctx, index);
         if (p is null) throw new InvalidOperationException($"no logits for batch index {index}");
         return new ReadOnlySpan<float>(p, Model.VocabSize);
