@@ -48,9 +48,15 @@ internal sealed class IcrMethod : IRankingMethod
     private readonly IcrOptions _icr;
     private readonly ILogger _logger;
     private readonly IcrPromptBuilder _builder;
-    private readonly AttentionCapture _capture = new();
+    private readonly AttentionCapture _capture;
     private readonly int[] _calibrationSuffix;
-    private Memo? _memo;
+    private readonly ContextState _state;
+
+    /// <summary>What the context's sequences hold, shared by the methods that run on one context (a call's variants).</summary>
+    private sealed class ContextState
+    {
+        public Memo? Memo { get; set; }
+    }
 
     /// <summary>What sequence 0 (and 1) hold from the last call.</summary>
     private sealed class Memo(int[] prefix)
@@ -60,8 +66,19 @@ internal sealed class IcrMethod : IRankingMethod
     }
 
     public IcrMethod(LlamaModel model, RerankerOptions options, ILogger logger)
+        : this(model, options, logger, null)
+    {
+    }
+
+    /// <summary>
+    /// A method on the context of <paramref name="sameContext"/> (a call's variant with another instruction or token
+    /// budget): it shares the attention capture the context was created with and what the context's sequences hold.
+    /// </summary>
+    internal IcrMethod(LlamaModel model, RerankerOptions options, ILogger logger, IcrMethod? sameContext)
     {
         ArgumentNullException.ThrowIfNull(model);
+        _capture = sameContext?._capture ?? new AttentionCapture();
+        _state = sameContext?._state ?? new ContextState();
         ArgumentNullException.ThrowIfNull(options);
         _model = model;
         _options = options;
@@ -276,7 +293,7 @@ internal sealed class IcrMethod : IRankingMethod
         try
         {
             long t0 = Stopwatch.GetTimestamp();
-            var memo = _memo;
+            var memo = _state.Memo;
             bool reuse = memo is not null && ctx.MaxPosition(DocumentSequence) >= p - 1 && prefix.AsSpan().SequenceEqual(memo.Prefix);
             if (reuse)
             {
@@ -284,11 +301,11 @@ internal sealed class IcrMethod : IRankingMethod
             }
             else
             {
-                _memo = null;
+                _state.Memo = null;
                 ctx.Clear(DocumentSequence);
                 Decode(ctx, [new DecodeJob(DocumentSequence, 0, prefix, 0, false)], ct);
                 stats.DecodedTokens += p;
-                memo = _memo = new Memo(prefix);
+                memo = _state.Memo = new Memo(prefix);
             }
             long t1 = Stopwatch.GetTimestamp();
             stats.PrefixTicks += t1 - t0;
@@ -338,7 +355,7 @@ internal sealed class IcrMethod : IRankingMethod
         }
         catch
         {
-            _memo = null;
+            _state.Memo = null;
             _capture.Reset();
             ctx.Clear(DocumentSequence);
             ctx.Clear(CalibrationSequence);
@@ -380,5 +397,5 @@ internal sealed class IcrMethod : IRankingMethod
     }
 
     /// <summary>Forgets the documents kept from the last call.</summary>
-    internal void ForgetDocuments() => _memo = null;
+    internal void ForgetDocuments() => _state.Memo = null;
 }

@@ -179,7 +179,10 @@ public sealed partial class Reranker : IDisposable, IAsyncDisposable
         {
             if (_variants.TryGetValue(key, out var variant)) return variant;
             if (_variants.Count >= MaxVariants) _variants.Clear();
-            variant = RankingMethods.Create(configured.Kind, _model, _options with { Instruction = instruction, MaxDocumentTokens = maxDoc }, _logger);
+            var options = _options with { Instruction = instruction, MaxDocumentTokens = maxDoc };
+            // ICR's context carries its method's attention callback and memo: a variant shares them.
+            variant = configured is IcrMethod icr ? new IcrMethod(_model, options, _logger, icr)
+                : RankingMethods.Create(configured.Kind, _model, options, _logger);
             _variants[key] = variant;
             return variant;
         }
