@@ -74,9 +74,10 @@ internal sealed unsafe class InferenceContext : IDisposable
         Config = config;
         if (config.CellsPerSequence % 256 != 0) throw new ArgumentException("cells per sequence must be a multiple of 256", nameof(config));
         // llama.cpp allocates the KV cache with the process's allocator: on Linux that succeeds beyond the memory there
-        // is (overcommit) and the process is killed later, when the pages are touched. Refuse a cache that cannot fit.
+        // is (overcommit) and the process is killed later, when the pages are touched. Refuse a cache that cannot fit
+        // (with a tenth of the memory left for the weights, compute buffers and the rest of the process).
         long kvBytes = (long)config.Sequences * config.CellsPerSequence * model.KvBytesPerCell;
-        if (AvailableMemory.Bytes() is { } available && kvBytes > available)
+        if (AvailableMemory.Bytes() is { } available && kvBytes > available / 10 * 9)
             throw new ModelLoadException($"a context of {config.Sequences} sequences x {config.CellsPerSequence} cells needs {kvBytes / 1e6:F0} MB of KV cache, " +
                 $"more than the {available / 1e6:F0} MB of memory available; lower the parallel sequences, the token budgets or the context size");
         var mp = new LLama.Common.ModelParams(model.Path)
