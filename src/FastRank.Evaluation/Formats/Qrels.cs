@@ -60,7 +60,7 @@ public sealed class Qrels
             {
                 first = false;
                 // BEIR's header: query-id corpus-id score.
-                if (f.Length == 3 && !int.TryParse(f[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)) continue;
+                if (f.Length == 3 && text.Contains('\t', StringComparison.Ordinal) && !int.TryParse(f[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)) continue;
             }
             fields ??= f.Length;
             if (fields is not (3 or 4))
