@@ -45,10 +45,17 @@ public sealed class BeirDatasets
 
     private readonly ModelDownloader _downloader;
     private readonly Uri _baseUrl;
+    private readonly IReadOnlyDictionary<string, string?> _checksums;
 
-    /// <summary>Datasets under <paramref name="cacheDirectory"/>/datasets, fetched from <paramref name="baseUrl"/> with <paramref name="downloader"/>.</summary>
-    public BeirDatasets(ModelDownloader downloader, string? cacheDirectory = null, Uri? baseUrl = null, bool offline = false)
+    /// <summary>
+    /// Datasets under <paramref name="cacheDirectory"/>/datasets (default: the model cache's directory), fetched from
+    /// <paramref name="baseUrl"/> (default: <c>$FASTRANK_BEIR_URL</c>, else BEIR's server) with <paramref name="downloader"/>,
+    /// checked against <paramref name="checksums"/> (name to MD5; default: <see cref="Known"/>).
+    /// </summary>
+    public BeirDatasets(ModelDownloader downloader, string? cacheDirectory = null, Uri? baseUrl = null, bool offline = false,
+        IReadOnlyDictionary<string, string?>? checksums = null)
     {
+        _checksums = checksums ?? Known;
         ArgumentNullException.ThrowIfNull(downloader);
         _downloader = downloader;
         Directory = Path.Combine(new ModelCache(cacheDirectory).Directory, "datasets");
@@ -92,7 +99,7 @@ public sealed class BeirDatasets
             throw new DatasetUnavailableException($"dataset '{name}' is not in the cache ({Path.Combine(Directory, name)}) and downloads are off (--offline or FASTRANK_OFFLINE); run once online, or give a dataset directory");
         System.IO.Directory.CreateDirectory(Directory);
         var result = await _downloader.DownloadAsync(new DownloadRequest(url, zip) { Name = name + ".zip", ValidateGguf = false }, progress, ct).ConfigureAwait(false);
-        Known.TryGetValue(name, out string? md5);
+        _checksums.TryGetValue(name, out string? md5);
         if (md5 is not null)
         {
             string actual;
