@@ -93,10 +93,16 @@ internal static class EvalCommand
             {
                 firstStage = TrecRun.Read(runPath);
                 firstStageName = Path.GetFileName(runPath);
+                int absent = evalQueries.Count(q => !firstStage.Contains(q));
+                if (absent == evalQueries.Count)
+                    throw new FastRankException($"{runPath}: the run has no results for any of the {evalQueries.Count} judged queries of {data.Name} (do its query ids match the qrels'?)");
+                if (absent > 0)
+                    output.Error.WriteLine($"fastrank: note: the run has no results for {absent} of the {evalQueries.Count} judged queries; they score 0 for every system");
             }
             else
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
+                output.Error.WriteLine(string.Create(Inv, $"bm25: opening the index of {data.Name} ({data.Corpus.Count} documents; built on first use, then cached)"));
                 using var index = Bm25Index.OpenOrBuild(data, parse.GetValue(bm25Index), new Bm25Parameters(parse.GetValue(k1), parse.GetValue(b)));
                 firstStage = index.Search(data.Queries, evalQueries, k);
                 firstStageName = "bm25";
@@ -220,8 +226,7 @@ internal static class EvalCommand
                 p => beir.ResolveAsync(dataset, p, ct)).ConfigureAwait(false);
         }
         var data = EvalDataset.LoadBeir(dir, split);
-        if (qrels is not null) data = EvalDataset.LoadFiles(data.CorpusPath, Path.Combine(dir, "queries.jsonl"), qrels);
-        return data;
+        return qrels is null ? data : data.WithQrels(Qrels.Read(qrels));
     }
 
     /// <summary>Runs the evaluation with a progress bar per system on a terminal, plain lines (every 10%) otherwise.</summary>

@@ -54,6 +54,13 @@ public sealed class EvalDataset
         return [.. limit is { } n ? ids.Take(n) : ids];
     }
 
+    /// <summary>This dataset with other judgments (a different qrels file for the same corpus and queries).</summary>
+    public EvalDataset WithQrels(Qrels qrels)
+    {
+        ArgumentNullException.ThrowIfNull(qrels);
+        return new EvalDataset(Name, Directory, Corpus, Queries, qrels, CorpusPath);
+    }
+
     /// <summary>
     /// Reads a BEIR dataset directory: <c>corpus.jsonl</c> (<c>_id</c>, <c>title</c>, <c>text</c>), <c>queries.jsonl</c>
     /// (<c>_id</c>, <c>text</c>) and <c>qrels/SPLIT.tsv</c>.

@@ -80,6 +80,25 @@ public sealed class EvalCliTests
     }
 
     [Fact]
+    public void ARunWhoseQueriesMatchNoJudgedQueryIsRefusedBeforeLoadingAModel()
+    {
+        var known = KnownAnswerDataset.Create(TestModels.Get("match", "f32"), queries: 2, candidates: 3);
+        string run = TestModels.TempPath("other.trec");
+        File.WriteAllText(run, "x1 Q0 doc0000 1 1.0 other\n");
+        var (code, _, stderr) = Run("eval", "--dataset", known.Directory, "--run", run, "--model", TestModels.TempPath("never-loaded.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("the run has no results for any of the 2 judged queries", stderr, StringComparison.Ordinal);
+
+        // Replacing the split's qrels: the judged queries are the new file's.
+        string qrels = TestModels.TempPath("q.txt");
+        File.WriteAllText(qrels, "q00 0 doc0000 1\n");
+        File.WriteAllText(run, "q00 Q0 doc0001 1 2.0 r\nq00 Q0 doc0000 2 1.0 r\n");
+        (code, _, stderr) = Run("eval", "--dataset", known.Directory, "--qrels", qrels, "--run", run, "--model", TestModels.TempPath("never-loaded.gguf"));
+        Assert.Equal(1, code);
+        Assert.Contains("not found", stderr, StringComparison.Ordinal); // got as far as the model
+    }
+
+    [Fact]
     public async Task DatasetByNameWithBm25FirstStageEndToEnd()
     {
         // A generated dataset zip on loopback stands in for BEIR's server ($FASTRANK_BEIR_URL, as a mirror would).

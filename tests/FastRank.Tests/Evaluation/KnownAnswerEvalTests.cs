@@ -41,7 +41,8 @@ public sealed class KnownAnswerEvalTests(ITestOutputHelper output)
         var noisy = systems["first-stage"].GetProperty("mean");
         var icr = systems["icr"];
         double firstNdcg = noisy.GetProperty("ndcg@10").GetDouble(), icrNdcg = icr.GetProperty("mean").GetProperty("ndcg@10").GetDouble();
-        output.WriteLine($"noisy first stage nDCG@10 {firstNdcg:F4} (chance {chance:F4}); match + ICR {icrNdcg:F4}, MRR@10 {icr.GetProperty("mean").GetProperty("mrr@10").GetDouble():F4}");
+        output.WriteLine($"noisy first stage nDCG@10 {firstNdcg:F4} (chance {chance:F4}); match + ICR {icrNdcg:F4}, MRR@10 {icr.GetProperty("mean").GetProperty("mrr@10").GetDouble():F4}; " +
+            $"{icr.GetProperty("latency_ms").GetProperty("mean").GetDouble():F0} ms/query, {icr.GetProperty("tokens").GetProperty("prompt").GetInt64() / Queries} prompt tokens/query");
         // Every relevant document first: nDCG@10 = MRR@10 = recall@1 = 1 (allow one miss in twelve queries).
         Assert.True(icrNdcg >= 1 - 1.0 / Queries, $"match + ICR nDCG@10 {icrNdcg}");
         Assert.True(icrNdcg - firstNdcg >= 0.4, $"match + ICR {icrNdcg} vs first stage {firstNdcg}");
@@ -69,7 +70,7 @@ public sealed class KnownAnswerEvalTests(ITestOutputHelper output)
         foreach (string name in new[] { "pointwise", "icr" })
         {
             double ndcg = tiny[name].GetProperty("mean").GetProperty("ndcg@10").GetDouble();
-            output.WriteLine($"{name}: nDCG@10 {ndcg:F4}");
+            output.WriteLine($"{name}: nDCG@10 {ndcg:F4}, {tiny[name].GetProperty("latency_ms").GetProperty("mean").GetDouble():F0} ms/query");
             // Chance is 0.227; with 12 queries the mean's standard deviation is about 0.09: allow 0.3 above.
             Assert.InRange(ndcg, 0, chance + 0.3);
             Assert.True(icrNdcg - ndcg >= 0.4);
