@@ -77,3 +77,33 @@ public sealed class KnownAnswerEvalTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>
+/// Why pointwise and FIRST have no known answer on the match model: they read the last position's logits, and in
+/// that model every position's residual stream is its own token embedding (V, attention output and feed-forward
+/// are zero), so the documents cannot change the scores.
+/// </summary>
+public sealed class MatchModelLogitMethodsTests
+{
+    private static readonly string[] Docs = ["penguin telescope meteor and other words", "a plain filler sentence", "another sentence of filler words", "telescope"];
+
+    [Fact]
+    public void PointwiseGivesEveryDocumentTheSameScore()
+    {
+        using var ranker = FastRank.Ranking.Reranker.Load(TestModels.Get("match", "f32"), new FastRank.Ranking.RerankerOptions { Method = FastRank.Ranking.RerankMethod.Pointwise, Threads = 1 });
+        var result = ranker.Rerank("penguin telescope meteor", Docs);
+        Assert.Equal(Docs.Length, result.Count);
+        foreach (var r in result) Assert.Equal(result[0].Score, r.Score, 6);
+    }
+
+    [Fact]
+    public void FirstRanksByPositionNotByContent()
+    {
+        using var ranker = FastRank.Ranking.Reranker.Load(TestModels.Get("match", "f32"), new FastRank.Ranking.RerankerOptions { Method = FastRank.Ranking.RerankMethod.First, Threads = 1 });
+        var asGiven = ranker.Rerank("penguin telescope meteor", Docs).Select(r => r.Index).ToArray();
+        // The matching document moved from the first place to the last: the same positions win.
+        string[] moved = [.. Docs[1..], Docs[0]];
+        var afterMove = ranker.Rerank("penguin telescope meteor", moved).Select(r => r.Index).ToArray();
+        Assert.Equal(asGiven, afterMove);
+    }
+}
