@@ -269,6 +269,8 @@ internal static class EvalCommand
     private static void WriteSummary(TextWriter w, EvalOutcome outcome, string reportPath)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(w) });
+        // Not a terminal (a file, a pipe, a test): no width to fit, so the table is not wrapped at 80 columns.
+        if (!ReferenceEquals(w, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 240;
         var metrics = outcome.Options.Metrics;
         var table = new Table().AddColumn("system").AddColumn("method");
         foreach (var m in metrics) table.AddColumn(new TableColumn(m.Name).RightAligned());

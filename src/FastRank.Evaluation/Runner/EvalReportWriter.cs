@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using FastRank.Diagnostics;
+using FastRank.Evaluation.Metrics;
 using FastRank.Ranking;
 
 namespace FastRank.Evaluation.Runner;
@@ -64,7 +65,7 @@ public static class EvalReportWriter
         L($"# FastRank evaluation: {outcome.Dataset}");
         L();
         L(string.Create(Inv, $"- First stage: {outcome.FirstStageName}, top {outcome.Options.TopK} reranked; {outcome.QueryIds.Count} queries (judged queries, every one counted in every mean)."));
-        L($"- Measures as trec_eval defines them ({string.Join(", ", metrics.Select(m => $"{m.Name} = {m.TrecEvalName}"))}).");
+        L($"- Measures as trec_eval defines them ({string.Join(", ", metrics.Select(m => $"{m.Name} = {TrecEval(m)}"))}).");
         L($"- Machine: {MachineInfo.Current()}.");
         L($"- Started {outcome.Started:yyyy-MM-dd HH:mm} UTC.");
         L();
@@ -209,6 +210,10 @@ public static class EvalReportWriter
         }
         return Encoding.UTF8.GetString(stream.ToArray());
     }
+
+    /// <summary>trec_eval's measure and, for a reciprocal rank with a cutoff, the <c>-M</c> option that gives it.</summary>
+    private static string TrecEval(MetricSpec m) =>
+        m.Kind == MetricKind.ReciprocalRank && m.Cutoff is { } k ? $"recip_rank with -M {k}" : m.TrecEvalName;
 
     private static IEnumerable<SystemOutcome> All(EvalOutcome o) => new[] { o.FirstStage }.Concat(o.Systems);
 
