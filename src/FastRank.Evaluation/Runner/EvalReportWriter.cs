@@ -112,6 +112,22 @@ public static class EvalReportWriter
                     L(string.Create(Inv, $"| {s.Name} | {metrics[i].Name} | {c.MeanDifference:+0.0000;-0.0000;0.0000} | {Num(c.TStatistic, "F2")} | {Num(c.TTestP, "G3")} | {c.RandomizationP:G3}{perms} |"));
                 }
             }
+            if (outcome.Comparisons.Count > 0)
+            {
+                L();
+                L("## Between methods");
+                L();
+                L("| system | against | measure | mean difference | t | p (t-test) | p (randomization) |");
+                L("| --- | --- | --- | ---: | ---: | ---: | ---: |");
+                foreach (var pair in outcome.Comparisons)
+                {
+                    for (int i = 0; i < metrics.Count; i++)
+                    {
+                        var c = pair.PerMetric[i];
+                        L(string.Create(Inv, $"| {pair.B} | {pair.A} | {metrics[i].Name} | {c.MeanDifference:+0.0000;-0.0000;0.0000} | {Num(c.TStatistic, "F2")} | {Num(c.TTestP, "G3")} | {c.RandomizationP:G3} |"));
+                    }
+                }
+            }
             L();
             L("## Cost");
             L();
@@ -173,17 +189,7 @@ public static class EvalReportWriter
                 if (s.VersusFirstStage.Count > 0)
                 {
                     j.WriteStartObject("versus_first_stage");
-                    for (int i = 0; i < metrics.Count; i++)
-                    {
-                        var c = s.VersusFirstStage[i];
-                        j.WriteStartObject(metrics[i].Name);
-                        j.WriteNumber("mean_difference", c.MeanDifference);
-                        WriteNumberOrNull(j, "t", c.TStatistic);
-                        WriteNumberOrNull(j, "p_t_test", c.TTestP);
-                        j.WriteNumber("p_randomization", c.RandomizationP);
-                        j.WriteNumber("permutations", c.Permutations);
-                        j.WriteEndObject();
-                    }
+                    for (int i = 0; i < metrics.Count; i++) WriteComparison(j, metrics[i].Name, s.VersusFirstStage[i]);
                     j.WriteEndObject();
                 }
                 var costs = s.Costs.ToDictionary(c => c.QueryId, StringComparer.Ordinal);
@@ -206,6 +212,16 @@ public static class EvalReportWriter
                 j.WriteEndObject();
             }
             j.WriteEndArray();
+            j.WriteStartArray("comparisons");
+            foreach (var pair in outcome.Comparisons)
+            {
+                j.WriteStartObject();
+                j.WriteString("system", pair.B);
+                j.WriteString("against", pair.A);
+                for (int i = 0; i < metrics.Count; i++) WriteComparison(j, metrics[i].Name, pair.PerMetric[i]);
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
             j.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
@@ -216,6 +232,17 @@ public static class EvalReportWriter
         m.Kind == MetricKind.ReciprocalRank && m.Cutoff is { } k ? $"recip_rank with -M {k}" : m.TrecEvalName;
 
     private static IEnumerable<SystemOutcome> All(EvalOutcome o) => new[] { o.FirstStage }.Concat(o.Systems);
+
+    private static void WriteComparison(Utf8JsonWriter j, string name, PairedComparison c)
+    {
+        j.WriteStartObject(name);
+        j.WriteNumber("mean_difference", c.MeanDifference);
+        WriteNumberOrNull(j, "t", c.TStatistic);
+        WriteNumberOrNull(j, "p_t_test", c.TTestP);
+        j.WriteNumber("p_randomization", c.RandomizationP);
+        j.WriteNumber("permutations", c.Permutations);
+        j.WriteEndObject();
+    }
 
     private static void WriteNumberOrNull(Utf8JsonWriter j, string name, double value)
     {

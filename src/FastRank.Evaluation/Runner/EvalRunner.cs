@@ -59,6 +59,12 @@ public sealed record SystemOutcome(string Name, string? Model, RerankMethod? Met
     public double TotalSeconds => Costs.Sum(c => c.LatencyMs) / 1000;
 }
 
+/// <summary>Two reranking systems compared on the same queries: per measure, <see cref="B"/> against <see cref="A"/>.</summary>
+/// <param name="A">The baseline system.</param>
+/// <param name="B">The system compared with it.</param>
+/// <param name="PerMetric">One comparison per measure, in the order of the measures.</param>
+public sealed record SystemComparison(string A, string B, IReadOnlyList<PairedComparison> PerMetric);
+
 /// <summary>The result of <see cref="EvalRunner.RunAsync"/>.</summary>
 /// <param name="Dataset">The dataset's name.</param>
 /// <param name="FirstStageName">The first stage (<c>bm25</c>, or the run file's name).</param>
@@ -67,8 +73,9 @@ public sealed record SystemOutcome(string Name, string? Model, RerankMethod? Met
 /// <param name="FirstStage">The first stage cut to the top-k.</param>
 /// <param name="Systems">The reranking systems.</param>
 /// <param name="Started">When the run began (UTC).</param>
+/// <param name="Comparisons">Every pair of reranking systems (each later one against each earlier one).</param>
 public sealed record EvalOutcome(string Dataset, string FirstStageName, EvalRunOptions Options, IReadOnlyList<string> QueryIds,
-    SystemOutcome FirstStage, IReadOnlyList<SystemOutcome> Systems, DateTimeOffset Started);
+    SystemOutcome FirstStage, IReadOnlyList<SystemOutcome> Systems, DateTimeOffset Started, IReadOnlyList<SystemComparison> Comparisons);
 
 /// <summary>
 /// Reranks each query's first-stage top-k with each system and scores every run against the qrels. Every
@@ -133,6 +140,17 @@ public static class EvalRunner
             var versus = options.Metrics.Select(m => Significance.Compare(firstEval.Values(m), evaluation.Values(m), options.Permutations)).ToArray();
             outcomes.Add(new SystemOutcome(system.Name, Path.GetFileName(system.Reranker.Model.Path), system.Method, run, evaluation, costs, versus));
         }
-        return new EvalOutcome(dataset.Name, firstStageName, options, queries, firstOutcome, outcomes, started);
+        var pairs = new List<SystemComparison>();
+        for (int i = 0; i < outcomes.Count; i++)
+        {
+            for (int j = i + 1; j < outcomes.Count; j++)
+            {
+                var a = outcomes[i].Evaluation;
+                var b = outcomes[j].Evaluation;
+                pairs.Add(new SystemComparison(outcomes[i].Name, outcomes[j].Name,
+                    [.. options.Metrics.Select(m => Significance.Compare(a.Values(m), b.Values(m), options.Permutations))]));
+            }
+        }
+        return new EvalOutcome(dataset.Name, firstStageName, options, queries, firstOutcome, outcomes, started, pairs);
     }
 }

@@ -67,6 +67,12 @@ public sealed class KnownAnswerEvalTests(ITestOutputHelper output)
         Assert.True(code == 0, stderr);
         using var tinyReport = JsonDocument.Parse(stdout);
         var tiny = Systems(tinyReport);
+        // Two methods: one comparison between them, per measure.
+        var pair = Assert.Single(tinyReport.RootElement.GetProperty("comparisons").EnumerateArray());
+        Assert.Equal(tiny["icr"].GetProperty("name").GetString(), pair.GetProperty("system").GetString());
+        Assert.Equal(tiny["icr"].GetProperty("mean").GetProperty("ndcg@10").GetDouble() - tiny["pointwise"].GetProperty("mean").GetProperty("ndcg@10").GetDouble(),
+            pair.GetProperty("ndcg@10").GetProperty("mean_difference").GetDouble(), 9);
+        Assert.Contains("## Between methods", File.ReadAllText(Path.Combine(outTiny, "report.md")), StringComparison.Ordinal);
         foreach (string name in new[] { "pointwise", "icr" })
         {
             double ndcg = tiny[name].GetProperty("mean").GetProperty("ndcg@10").GetDouble();
