@@ -76,6 +76,8 @@ internal static class EvalCommand
             if (parse.GetValue(queries) is < 1) throw new UsageException("--queries must be at least 1");
             if (parse.GetValue(maxDocTokens) < 1) throw new UsageException("--max-doc-tokens must be at least 1");
             if (parse.GetValue(permutations) < 1) throw new UsageException("--permutations must be at least 1");
+            if (parse.GetValue(k1) is < 0 or float.NaN) throw new UsageException("--bm25-k1 must not be negative");
+            if (parse.GetValue(b) is < 0 or > 1 or float.NaN) throw new UsageException("--bm25-b must be between 0 and 1");
             var metricList = ReadMetrics(parse.GetValue(metrics));
             var kinds = ParseMethods(parse.GetValue(methods) ?? []);
             using var loggerFactory = CliModels.Logging(verbose);
@@ -86,7 +88,7 @@ internal static class EvalCommand
             var evalQueries = data.EvaluationQueries(parse.GetValue(queries));
             if (evalQueries.Count == 0) throw new FastRankException($"{data.Name}: no judged query has a text (the qrels and the queries share no id)");
 
-            // First stage: the given run, or BM25 (deep enough for the top-k and every cutoff).
+            // First stage: the given run, or BM25's top-k (only the top-k is reranked and evaluated).
             TrecRun firstStage;
             string firstStageName;
             if (parse.GetValue(run) is { } runPath)

@@ -64,6 +64,7 @@ public sealed class EvalCliTests
     [InlineData(new[] { "eval", "--corpus", "c.jsonl" }, "give --dataset DIR|NAME, or all of --corpus, --topics and --qrels")]
     [InlineData(new[] { "eval", "--dataset", "x", "--method", "sideways" }, "unknown method 'sideways'")]
     [InlineData(new[] { "eval", "--dataset", "x", "--top-k", "0" }, "--top-k must be at least 1")]
+    [InlineData(new[] { "eval", "--dataset", "x", "--bm25-b", "1.5" }, "--bm25-b must be between 0 and 1")]
     public void UsageErrorsExitWithTwo(string[] args, string message)
     {
         var (code, _, stderr) = Run(args);
