@@ -42,6 +42,7 @@ internal static class Cli
         root.Add(PromptCommand.Create(output));
         root.Add(TokenizersCommand.Create(output));
         root.Add(ServeCommand.Create(output));
+        root.Add(EvalCommand.Create(output));
         return root;
     }
 
