@@ -62,6 +62,8 @@ internal static class BenchCommand
         var servePerPoint = new Option<int>("--docs-per-point") { Description = "--serve: documents each point sends in all", DefaultValueFactory = _ => 256 };
         var peerUrl = new Option<Uri?>("--peer-url") { Description = "--serve: run the identical workload against this server too (same API, e.g. llama-server --rerank)" };
         var peerModel = new Option<string>("--peer-model") { Description = "--serve: the model name sent to the peer", DefaultValueFactory = _ => "model" };
+        var swapSeconds = new Option<int>("--swap-seconds") { Description = "--serve: then load the server this long with the most clients while the model is hot-swapped (0: no swap soak)" };
+        var swapEvery = new Option<double>("--swap-every") { Description = "--serve: seconds between swaps of the swap soak", DefaultValueFactory = _ => 10 };
         var scoreHead = ScoreHeadOption.Create();
         var compareScoreHead = new Option<string?>("--compare-score-head")
         {
@@ -72,7 +74,7 @@ internal static class BenchCommand
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
             llamaSharpContexts, noLlamaSharp, json, queryTokens, longDocs, floorBatch, noGenerate,
             sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers, scoreHead, compareScoreHead,
-            serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel,
+            serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel, swapSeconds, swapEvery,
         };
         cmd.SetAction(parse =>
         {
@@ -131,8 +133,9 @@ internal static class BenchCommand
                     int[] c = parse.GetValue(serveClients)!, d = parse.GetValue(serveDocs)!, t = parse.GetValue(serveTokens)!;
                     if (c.Any(x => x < 1 || x > 256) || d.Any(x => x < 1) || t.Any(x => x < 1 || x > 8192) || c.Length == 0 || d.Length == 0 || t.Length == 0)
                         throw new UsageException("--clients must be in 1..256, --request-docs at least 1, --request-doc-tokens in 1..8192");
+                    if (parse.GetValue(swapSeconds) < 0 || parse.GetValue(swapEvery) <= 0) throw new UsageException("--swap-seconds must not be negative and --swap-every must be positive");
                     var serveOptions = new ServeBenchOptions(path, label, c, d, t, Math.Max(1, parse.GetValue(servePerPoint)), parse.GetValue(threads),
-                        parse.GetValue(peerUrl), parse.GetValue(peerModel)!);
+                        parse.GetValue(peerUrl), parse.GetValue(peerModel)!, parse.GetValue(swapSeconds), parse.GetValue(swapEvery));
                     string serveCommand = "fastrank " + string.Join(' ', parse.Tokens.Select(x => x.Value));
                     var serveReport = ServeBench.RunAsync(serveOptions, serveCommand, line => output.Error.WriteLine(line), CancellationToken.None).GetAwaiter().GetResult();
                     string md = serveReport.Markdown();
