@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using FastRank.Gguf;
 
 namespace FastRank.Fuzz;
 
@@ -38,6 +39,24 @@ public enum GgufMutation
 
     /// <summary>Overwrite random bytes anywhere in the file.</summary>
     RandomBytes,
+
+    /// <summary>Rewrite a metadata entry with another value type (u32 as i32, f32, string, array; string as u32).</summary>
+    WrongValueType,
+
+    /// <summary>Replace a per-layer hyperparameter by an array of the wrong length or with zeros in it.</summary>
+    PerLayerArray,
+
+    /// <summary>Give a tensor another ggml type (its data resized), e.g. a quantized norm or an integer matrix.</summary>
+    TensorType,
+
+    /// <summary>Give a tensor a consistent but wrong shape (dimensions swapped, dropped, added, scaled).</summary>
+    TensorShape,
+
+    /// <summary>Drop a metadata entry or a tensor.</summary>
+    Remove,
+
+    /// <summary>Set a float hyperparameter to NaN, an infinity, 0 or a huge value.</summary>
+    FloatParameter,
 }
 
 /// <summary>
@@ -57,6 +76,7 @@ public sealed class GgufMutator
     private readonly List<(long At, int Length)> _tokens = [];
     private readonly List<(long At, uint Value)> _hparams = [];
     private readonly List<(long At, int Length)> _templates = [];
+    private readonly List<long> _floats = [];
     private long _headerEnd;
 
     private static readonly ulong[] HugeValues =
@@ -202,11 +222,121 @@ public sealed class GgufMutator
                 }
                 return b;
             }
+            case GgufMutation.WrongValueType or GgufMutation.PerLayerArray or GgufMutation.TensorType
+                or GgufMutation.TensorShape or GgufMutation.Remove:
+                return Rebuild(mutation, rng);
+            case GgufMutation.FloatParameter:
+            {
+                if (_floats.Count == 0) return b;
+                float[] odd = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -1f, 1e38f, float.Epsilon, -0f];
+                System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(b.AsSpan((int)_floats[rng.Next(_floats.Count)], 4), odd[rng.Next(odd.Length)]);
+                return b;
+            }
             case GgufMutation.RandomBytes:
             default:
                 for (int i = rng.Next(1, 9); i > 0; i--) b[rng.NextInt64(0, b.Length)] = (byte)rng.Next(256);
                 return b;
         }
+    }
+
+    // Mutations that change sizes: read the file, change one entry or tensor, write it again with GgufWriter.
+    private byte[] Rebuild(GgufMutation mutation, Random rng)
+    {
+        var f = GgufReader.Read(new MemoryStream(_original, writable: false));
+        string arch = f.Architecture ?? "llama";
+        long layers = f.GetArchInteger("block_count") ?? 1;
+        var meta = f.MetadataList.Where(e => e.Key != "general.alignment").ToList();
+        var tensors = f.Tensors.Select(t => (t.Name, t.Type, Dims: (long[])t.Dimensions.Clone(), Source: t)).ToList();
+        switch (mutation)
+        {
+            case GgufMutation.WrongValueType:
+            {
+                var candidates = meta.Where(e => e.Key.StartsWith(arch + ".", StringComparison.Ordinal) || e.Key.StartsWith("tokenizer.", StringComparison.Ordinal) || e.Key == "general.architecture").ToList();
+                int i = meta.IndexOf(candidates[rng.Next(candidates.Count)]);
+                var e = meta[i];
+                object v = e.Value;
+                (GgufValueType t, object nv) = v switch
+                {
+                    uint u => rng.Next(5) switch
+                    {
+                        0 => (GgufValueType.Int32, (object)(int)u),
+                        1 => (GgufValueType.Float32, (float)u),
+                        2 => (GgufValueType.String, u.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                        3 => (GgufValueType.UInt64, (ulong)u),
+                        _ => (GgufValueType.Array, new GgufArray(GgufValueType.UInt32, Enumerable.Repeat(u, rng.Next(0, 4)).ToArray())),
+                    },
+                    string str => rng.Next(2) == 0 ? (GgufValueType.UInt32, (object)(uint)str.Length) : (GgufValueType.Array, new GgufArray(GgufValueType.String, new[] { str })),
+                    float x => (GgufValueType.UInt32, (object)(uint)Math.Clamp(x, 0, uint.MaxValue)),
+                    GgufArray a => rng.Next(2) == 0
+                        ? (GgufValueType.UInt32, (object)(uint)a.Count)
+                        : (GgufValueType.Array, new GgufArray(a.ElementType == GgufValueType.String ? GgufValueType.Int32 : GgufValueType.String,
+                            a.ElementType == GgufValueType.String ? new int[a.Count] : Enumerable.Range(0, a.Count).Select(k => k.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray())),
+                    _ => (GgufValueType.String, (object)"x"),
+                };
+                meta[i] = new GgufMetadataEntry(e.Key, t, nv);
+                break;
+            }
+            case GgufMutation.PerLayerArray:
+            {
+                string[] keys = ["attention.head_count", "attention.head_count_kv", "feed_forward_length"];
+                string key = $"{arch}.{keys[rng.Next(keys.Length)]}";
+                int i = meta.FindIndex(e => e.Key == key);
+                uint cur = i >= 0 && meta[i].Value is uint u ? u : 4;
+                int len = rng.Next(4) switch { 0 => (int)layers, 1 => (int)layers - 1, 2 => (int)layers + 1, _ => rng.Next(0, 600) };
+                var values = Enumerable.Range(0, Math.Max(0, len)).Select(_ => rng.Next(3) switch { 0 => cur, 1 => 0u, _ => (uint)rng.Next(1, 64) }).ToArray();
+                var entry = rng.Next(2) == 0
+                    ? new GgufMetadataEntry(key, GgufValueType.Array, new GgufArray(GgufValueType.UInt32, values))
+                    : new GgufMetadataEntry(key, GgufValueType.Array, new GgufArray(GgufValueType.Int32, values.Select(x => (int)x).ToArray()));
+                if (i >= 0) meta[i] = entry;
+                else meta.Add(entry);
+                break;
+            }
+            case GgufMutation.TensorType:
+            {
+                int i = rng.Next(tensors.Count);
+                var (name, _, dims, src) = tensors[i];
+                GgmlType[] types = [GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q8_1, GgmlType.Q8_K, GgmlType.Q4_K,
+                    GgmlType.I8, GgmlType.I16, GgmlType.I32, GgmlType.I64, GgmlType.F64, GgmlType.IQ4_NL, GgmlType.TQ1_0, GgmlType.MXFP4];
+                var candidates = types.Where(t => GgmlTypeInfo.TryGetBlock(t, out int be, out _) && dims[0] % be == 0).ToArray();
+                tensors[i] = (name, candidates[rng.Next(candidates.Length)], dims, src);
+                break;
+            }
+            case GgufMutation.TensorShape:
+            {
+                int i = rng.Next(tensors.Count);
+                var (name, type, dims, src) = tensors[i];
+                long[] nd = rng.Next(5) switch
+                {
+                    0 when dims.Length == 2 => [dims[1], dims[0]],
+                    1 when dims.Length > 1 => dims[..^1],
+                    2 when dims.Length < 4 => [.. dims, 1],
+                    3 => [.. dims.Select((d, k) => k == dims.Length - 1 ? d * 2 : d)],
+                    _ => [.. dims.Select((d, k) => k == dims.Length - 1 ? Math.Max(1, d / 2) : d)],
+                };
+                tensors[i] = (name, type, nd, src);
+                break;
+            }
+            case GgufMutation.Remove:
+                if (rng.Next(2) == 0) meta.RemoveAt(rng.Next(meta.Count));
+                else tensors.RemoveAt(rng.Next(tensors.Count));
+                break;
+        }
+        var w = new GgufWriter { Alignment = (int)f.Alignment };
+        foreach (var e in meta) w.Add(e.Key, e.Type, e.Value);
+        foreach (var (name, type, dims, src) in tensors)
+        {
+            long bytes = GgmlTypeInfo.TensorBytes(type, dims);
+            long from = f.DataOffset + src.Offset;
+            long have = Math.Min(bytes, src.ByteSize);
+            w.AddTensor(name, type, dims, s =>
+            {
+                s.Write(_original, (int)from, (int)have);
+                if (bytes > have) s.Write(new byte[bytes - have]);
+            });
+        }
+        using var ms = new MemoryStream();
+        w.Write(ms);
+        return ms.ToArray();
     }
 
     private static long Pick(Random rng, List<long> from) => from[rng.Next(from.Count)];
@@ -269,6 +399,7 @@ public sealed class GgufMutator
             {
                 if (type == 4 && arch is not null && key.StartsWith(arch + ".", StringComparison.Ordinal))
                     _hparams.Add((p, BinaryPrimitives.ReadUInt32LittleEndian(_original.AsSpan((int)p, 4))));
+                if (type == 6 && arch is not null && key.StartsWith(arch + ".", StringComparison.Ordinal)) _floats.Add(p);
                 if (type == 4 && key.StartsWith("tokenizer.ggml.", StringComparison.Ordinal) && key.EndsWith("_id", StringComparison.Ordinal))
                     _hparams.Add((p, BinaryPrimitives.ReadUInt32LittleEndian(_original.AsSpan((int)p, 4))));
                 p += Size(type);

@@ -8,6 +8,8 @@ using SharpFuzz;
 //   replay DIR|FILE...             reader + validator over files, in process: one verdict per file (no llama.cpp)
 //   probe [--unvalidated] [--list F] FILE...   child mode: the whole load path, one verdict line per file
 //   mutants SRC OUTDIR COUNT SEED  write COUNT mutants of SRC (mutation kinds in turn)
+//   seed NAME OUT                  write a micro seed model (micro-llama, micro-qwen3)
+//   corpus OUTDIR COUNT SEED       rebuild tests/fixtures/gguf-corpus: distinct verdicts among COUNT mutants per seed
 //   campaign SRC COUNT SEED [--unvalidated] [--kinds K1,K2]   mutants through probe children; a table of outcomes
 if (args.Length == 0)
 {
@@ -87,6 +89,11 @@ switch (args[0])
         Directory.Delete(dir, recursive: true);
         return verdicts.Any(v => v.Outcome is "crash" or "hang" or "untyped") ? 1 : 0;
     }
+    case "seed":
+        FuzzSeeds.Write(args[1], args[2]);
+        return 0;
+    case "corpus":
+        return Corpus.Build(args[1], int.Parse(args[2], CultureInfo.InvariantCulture), ulong.Parse(args[3], CultureInfo.InvariantCulture));
     default:
         Console.Error.WriteLine($"unknown mode '{args[0]}'");
         return 2;

@@ -211,6 +211,19 @@ public static class GgufModelValidator
                 : null;
             if (expertFault is not null) throw Fail(GgufModelProblem.HyperParameter, $"{Arch}: {expertFault}", $"{Arch}.expert_count");
 
+            // Float hyperparameters: ggml asserts eps >= 0 in its norms (a NaN fails it too); no model has a
+            // non-finite one.
+            foreach (var e in f.MetadataList)
+            {
+                if (e.Value is not float x || !e.Key.StartsWith(Arch + ".", StringComparison.Ordinal)) continue;
+                if (!float.IsFinite(x) || (x < 0 && e.Key.EndsWith("epsilon", StringComparison.Ordinal)))
+                    throw Fail(GgufModelProblem.HyperParameter, $"{e.Key} = {x.ToString(CultureInfo.InvariantCulture)}", e.Key);
+            }
+
+            // Arrays llama.cpp reads with get_arr into a fixed element type: the wrong element type is a GGML_ASSERT.
+            CheckArrayType($"{Arch}.classifier.output_labels", GgufValueType.String);
+            CheckArrayType($"{Arch}.rope.dimension_sections", GgufValueType.Int32, GgufValueType.UInt32);
+
             string ropeKey = $"{Arch}.rope.scaling.type";
             if (f.Metadata.TryGetValue(ropeKey, out var rs) && (rs.Value is not string rsv || Array.IndexOf(RopeScalingTypes, rsv) < 0))
                 throw Fail(GgufModelProblem.HyperParameter,
@@ -248,6 +261,13 @@ public static class GgufModelValidator
             }
         }
 
+        private void CheckArrayType(string key, GgufValueType type, GgufValueType? alternative = null)
+        {
+            if (!f.Metadata.TryGetValue(key, out var e)) return;
+            if (e.Value is not GgufArray a || (a.ElementType != type && a.ElementType != alternative))
+                throw Fail(GgufModelProblem.HyperParameter, $"{key} must be an array of {type}, found {Describe(e)}", key);
+        }
+
         private long[]? PerLayer(string suffix, long layers, long? absent)
         {
             string key = $"{Arch}.{suffix}";
@@ -260,6 +280,10 @@ public static class GgufModelValidator
             }
             if (e.Value is GgufArray a)
             {
+                // llama.cpp's get_key_or_arr asserts (GGML_ASSERT, not an exception) that an int32/uint32
+                // array is read into integers and a float32 one into floats.
+                if (a.ElementType is not (GgufValueType.Int32 or GgufValueType.UInt32))
+                    throw Fail(GgufModelProblem.HyperParameter, $"{key} is an array of {a.ElementType}; per-layer values are int32 or uint32", key);
                 if (a.Count != layers)
                     throw Fail(GgufModelProblem.HyperParameter, $"{key} has {a.Count} per-layer values for {layers} layers", key);
                 for (int i = 0; i < a.Count; i++)
@@ -282,11 +306,15 @@ public static class GgufModelValidator
             {
                 // Norms and biases: the converters and llama.cpp's quantizer always write them f32; a
                 // quantized or integer one reaches ggml's element-wise ops, which abort on it.
+                // (an i32 ffn_norm.weight was a SIGSEGV in the fuzz campaign).
+                bool parameter = t.Name.EndsWith(".weight", StringComparison.Ordinal) || t.Name.EndsWith(".bias", StringComparison.Ordinal);
                 bool vector = t.Dimensions.Length == 1 || t.Name.EndsWith("_norm.weight", StringComparison.Ordinal);
-                if (vector && t.Type is not (GgmlType.F32 or GgmlType.I32 or GgmlType.I64 or GgmlType.I8 or GgmlType.I16))
-                    throw Fail(GgufModelProblem.TensorType, $"tensor '{t.Name}' is a vector of type {t.Type}; vectors must be f32", tensor: t.Name);
-                // Types with no matrix-multiplication kernel: ggml aborts in the first decode.
-                if (!vector && t.Name.EndsWith(".weight", StringComparison.Ordinal) && t.Type is GgmlType.Q8_1 or GgmlType.Q8_K or GgmlType.F64)
+                if (vector && parameter && t.Type != GgmlType.F32)
+                    throw Fail(GgufModelProblem.TensorType, $"tensor '{t.Name}' is a vector of type {t.Type}; norms and biases must be f32", tensor: t.Name);
+                // Types with no matrix-multiplication (or row lookup) kernel: ggml crashes in the first decode (an
+                // i32 attn_v.weight, same size as f32, was a SIGSEGV in the fuzz campaign).
+                if (!vector && t.Name.EndsWith(".weight", StringComparison.Ordinal)
+                    && t.Type is GgmlType.Q8_1 or GgmlType.Q8_K or GgmlType.F64 or GgmlType.I8 or GgmlType.I16 or GgmlType.I32 or GgmlType.I64)
                     throw Fail(GgufModelProblem.TensorType, $"weight '{t.Name}' has type {t.Type}, which ggml cannot multiply", tensor: t.Name);
             }
             var embd = f.Tensors.FirstOrDefault(t => t.Name == "token_embd.weight");
