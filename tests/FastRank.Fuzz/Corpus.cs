@@ -6,12 +6,12 @@ namespace FastRank.Fuzz;
 /// <summary>
 /// Builds the regression corpus (tests/fixtures/gguf-corpus): the micro seeds and, among many mutants of each, the first
 /// one of every distinct verdict (the reader's or validator's answer with its numbers taken out), a few of each kind at
-/// most. expected.tsv records each file's in-process verdict, what the full load path in a child process said, and what
+/// most, 16 per seed. expected.tsv records each file's in-process verdict, what the full load path in a child process said, and what
 /// the path without semantic validation said (<c>crash</c> marks the inputs that killed the process before it).
 /// </summary>
 public static partial class Corpus
 {
-    private const int MaxFiles = 48;
+    private const int MaxPerSeed = 16;
 
     /// <summary>Writes the corpus into <paramref name="dir"/>; returns the process exit code.</summary>
     public static int Build(string dir, int perSeed, ulong seed)
@@ -20,9 +20,10 @@ public static partial class Corpus
         foreach (string old in Directory.GetFiles(dir, "*.gguf")) File.Delete(old);
         var kept = new List<(string File, string Verdict)>();
         var signatures = new HashSet<string>(StringComparer.Ordinal);
-        var perKind = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var shape in FuzzSeeds.Shapes)
         {
+            var perKind = new Dictionary<string, int>(StringComparer.Ordinal);
+            int taken = 0;
             byte[] valid = FuzzSeeds.Bytes(shape.Name);
             string basePath = Path.Combine(dir, $"{shape.Name}.gguf");
             File.WriteAllBytes(basePath, valid);
@@ -32,10 +33,12 @@ public static partial class Corpus
             {
                 string verdict = FuzzTarget.Verdict(bytes);
                 string sig = Signature(verdict);
-                string cls = verdict.StartsWith("model", StringComparison.Ordinal) ? sig : verdict.Split(':')[0];
-                int limit = cls == "format" ? 14 : cls == "valid" ? 6 : 3;
-                if (!signatures.Add(sig) || perKind.GetValueOrDefault(cls) >= limit || kept.Count >= MaxFiles) continue;
+                // At most: 4 structural faults, 2 files that stay valid, 2 of each semantic kind, per seed.
+                string cls = verdict.StartsWith("model", StringComparison.Ordinal) ? verdict.Split(':')[0] : verdict.Split(':')[0];
+                int limit = cls == "format" ? 4 : 2;
+                if (taken >= MaxPerSeed || perKind.GetValueOrDefault(cls) >= limit || !signatures.Add(sig)) continue;
                 perKind[cls] = perKind.GetValueOrDefault(cls) + 1;
+                taken++;
                 string path = Path.Combine(dir, $"{shape.Name}-{i:D4}-{kind}.gguf");
                 File.WriteAllBytes(path, bytes);
                 kept.Add((path, verdict));
