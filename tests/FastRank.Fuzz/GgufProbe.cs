@@ -108,8 +108,10 @@ public sealed record ProbeVerdict(string Path, string Outcome, string Detail, lo
 /// </summary>
 public static class ProbeRunner
 {
-    /// <summary>Probes <paramref name="files"/>; returns one verdict per file, in order.</summary>
-    public static IReadOnlyList<ProbeVerdict> Run(IReadOnlyList<string> files, bool unvalidated = false, TimeSpan? perFile = null)
+    /// <summary>Probes <paramref name="files"/>; returns one verdict per file, in order. <paramref name="host"/>: the
+    /// application whose output folder holds this assembly (a test project), when it is not FastRank.Fuzz itself.</summary>
+    public static IReadOnlyList<ProbeVerdict> Run(IReadOnlyList<string> files, bool unvalidated = false, TimeSpan? perFile = null,
+        System.Reflection.Assembly? host = null)
     {
         var limit = perFile ?? TimeSpan.FromSeconds(60);
         var verdicts = new List<ProbeVerdict>();
@@ -120,6 +122,7 @@ public static class ProbeRunner
             string list = Path.Combine(Path.GetTempPath(), $"fastrank-probe-{Environment.ProcessId}-{Guid.NewGuid():N}.txt");
             File.WriteAllLines(list, files.Skip(next));
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (string a in HostArguments(host)) psi.ArgumentList.Add(a);
             foreach (string a in new[] { dll, "probe", "--list", list }) psi.ArgumentList.Add(a);
             if (unvalidated) psi.ArgumentList.Add("--unvalidated");
             psi.Environment["DOTNET_DbgEnableMiniDump"] = "0";
@@ -166,5 +169,16 @@ public static class ProbeRunner
             }
         }
         return verdicts;
+    }
+
+    // Called from another application (the test project), FastRank.Fuzz.dll sits in that application's folder, whose
+    // dependency file and runtime configuration resolve its references (the test project's shared frameworks); the
+    // FastRank.Fuzz.deps.json copied there does not.
+    private static string[] HostArguments(System.Reflection.Assembly? host)
+    {
+        if (host is null) return [];
+        string stem = host.Location[..^".dll".Length];
+        string deps = stem + ".deps.json", config = stem + ".runtimeconfig.json";
+        return File.Exists(deps) && File.Exists(config) ? ["exec", "--depsfile", deps, "--runtimeconfig", config] : [];
     }
 }

@@ -189,12 +189,16 @@ public static class GgufModelValidator
 
         private void CheckHyperParameters(out long nEmbd)
         {
-            long layers = RequiredInt("block_count");
+            // A missing required key (or an architecture llama.cpp does not know, whose keys are all "missing") is
+            // llama.cpp's own typed error; the checks below need the three.
+            nEmbd = 0;
+            if (RequiredInt("block_count") is not { } layers || RequiredInt("context_length") is not { } ctx
+                || RequiredInt("embedding_length") is not { } embd)
+                return;
+            nEmbd = embd;
             if (layers is < 1 or > MaxLayers)
                 throw Fail(GgufModelProblem.HyperParameter, $"{Arch}.block_count = {layers} (1..{MaxLayers} allowed)", $"{Arch}.block_count");
-            long ctx = RequiredInt("context_length");
             if (ctx < 1) throw Fail(GgufModelProblem.HyperParameter, $"{Arch}.context_length = {ctx} (at least 1)", $"{Arch}.context_length");
-            nEmbd = RequiredInt("embedding_length");
             if (nEmbd is < 1 or > int.MaxValue)
                 throw Fail(GgufModelProblem.HyperParameter, $"{Arch}.embedding_length = {nEmbd}", $"{Arch}.embedding_length");
 
@@ -318,7 +322,7 @@ public static class GgufModelValidator
                     throw Fail(GgufModelProblem.TensorType, $"weight '{t.Name}' has type {t.Type}, which ggml cannot multiply", tensor: t.Name);
             }
             var embd = f.Tensors.FirstOrDefault(t => t.Name == "token_embd.weight");
-            if (embd is null || nVocab < 0 || !FullRotaryArchitectures.Contains(Arch)) return;
+            if (embd is null || nVocab < 0 || nEmbd <= 0 || !FullRotaryArchitectures.Contains(Arch)) return;
             if (embd.Dimensions.Length != 2 || embd.Dimensions[0] != nEmbd || embd.Dimensions[1] != nVocab)
                 throw Fail(GgufModelProblem.TensorShape,
                     $"token_embd.weight is [{string.Join(", ", embd.Dimensions)}], expected [{nEmbd}, {nVocab}] (embedding_length x vocabulary)", tensor: embd.Name);
@@ -326,11 +330,10 @@ public static class GgufModelValidator
 
         // ---- helpers ----
 
-        private long RequiredInt(string suffix)
+        private long? RequiredInt(string suffix)
         {
             string key = $"{Arch}.{suffix}";
-            if (!f.Metadata.TryGetValue(key, out var e))
-                throw Fail(GgufModelProblem.HyperParameter, $"{key} is missing");
+            if (!f.Metadata.TryGetValue(key, out var e)) return null;
             return f.GetInteger(key) ?? throw Fail(GgufModelProblem.HyperParameter, $"{key} must be an integer, found {Describe(e)}", key);
         }
 

@@ -33,7 +33,7 @@ public sealed class GgufCorpusTests
     public void CorpusThroughTheLoadPath_EndsTypedEveryTime()
     {
         var rows = Expected().ToList();
-        var verdicts = ProbeRunner.Run([.. rows.Select(r => Path.Combine(Dir, r[0]))]);
+        var verdicts = ProbeRunner.Run([.. rows.Select(r => Path.Combine(Dir, r[0]))], host: typeof(GgufCorpusTests).Assembly);
         var bad = verdicts.Where(v => !GgufProbe.TypedOutcomes.Contains(v.Outcome)).ToList();
         Assert.True(bad.Count == 0, string.Join("\n", bad.Select(v => $"{Path.GetFileName(v.Path)}: {v.Outcome} {v.Detail}")));
         Assert.Equal(rows.Select(r => r[2]), verdicts.Select(v => v.Outcome));
