@@ -1,5 +1,6 @@
 using System.Globalization;
 using FastRank.Fuzz;
+using FastRank.Gguf;
 using SharpFuzz;
 
 // FastRank.Fuzz: see docs/readme/reliability-gguf.md.
@@ -8,6 +9,7 @@ using SharpFuzz;
 //   replay DIR|FILE...             reader + validator over files, in process: one verdict per file (no llama.cpp)
 //   probe [--unvalidated] [--list F] FILE...   child mode: the whole load path, one verdict line per file
 //   mutants SRC OUTDIR COUNT SEED  write COUNT mutants of SRC (mutation kinds in turn)
+//   selfprobe FILE                 GgufLoadProbe's child side (exit 0 loads, 3 typed refusal, else a crash)
 //   seed NAME OUT                  write a micro seed model (micro-llama, micro-qwen3)
 //   corpus OUTDIR COUNT SEED       rebuild tests/fixtures/gguf-corpus: distinct verdicts among COUNT mutants per seed
 //   campaign SRC COUNT SEED [--unvalidated] [--kinds K1,K2]   mutants through probe children; a table of outcomes
@@ -31,7 +33,8 @@ switch (args[0])
         return 0;
     case "replay":
     {
-        var files = args.Skip(1).SelectMany(a => Directory.Exists(a) ? Directory.GetFiles(a).Order(StringComparer.Ordinal) : (IEnumerable<string>)[a]);
+        TraceBuffer.EnsureForReplay();
+        var files = args.Skip(1).SelectMany(a => Directory.Exists(a) ? Directory.GetFiles(a, "*.gguf").Order(StringComparer.Ordinal) : (IEnumerable<string>)[a]);
         int n = 0;
         foreach (string f in files)
         {
@@ -89,6 +92,8 @@ switch (args[0])
         Directory.Delete(dir, recursive: true);
         return verdicts.Any(v => v.Outcome is "crash" or "hang" or "untyped") ? 1 : 0;
     }
+    case "selfprobe":
+        return GgufLoadProbe.RunChild(args[1]);
     case "seed":
         FuzzSeeds.Write(args[1], args[2]);
         return 0;

@@ -79,6 +79,7 @@ public sealed unsafe class LlamaModel : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"model file '{path}' does not exist", path);
         var header = GgufReader.Read(path);
         GgufModelValidator.Validate(header); // semantic faults llama.cpp would abort on, as GgufModelException
+        GgufLoadProbe.Default?.Verify(path); // opt-in: a first load of new content in a child process
         if (header.Tensors.Count == 0) throw new ModelLoadException($"'{path}' is a GGUF file without tensors (a vocabulary-only file?)");
         LlamaRuntime.EnsureLoaded();
         LLamaWeights weights;
