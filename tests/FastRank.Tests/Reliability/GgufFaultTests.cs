@@ -1,6 +1,7 @@
 using FastRank.Fuzz;
 using FastRank.Gguf;
 using FastRank.Ranking;
+using FastRank.Synthetic;
 
 namespace FastRank.Tests.Reliability;
 
@@ -19,6 +20,10 @@ public sealed class GgufFaultTests
         GgufModelValidator.Validate(Micro.Value);
         GgufModelValidator.Validate(MicroQwen3.Value);
         GgufModelValidator.Validate(GgufReader.Read(TestModels.Tiny));
+        // Real vocabularies as llama.cpp's converter writes them: byte-level BPE with 151,936 / 128,256 entries and
+        // their merges (every merge's pieces are tokens; every byte has its token).
+        GgufModelValidator.Validate(GgufReader.Read(TestModels.Get("tiny", "f32", vocab: VocabularyFamily.Qwen3)));
+        GgufModelValidator.Validate(GgufReader.Read(TestModels.Get("tiny", "f32", vocab: VocabularyFamily.Llama3)));
     }
 
     public static TheoryData<string, GgufModelProblem> Faults() => new()
