@@ -70,7 +70,7 @@ public sealed unsafe class LlamaModel : IDisposable
 
     /// <summary>Validates and loads the GGUF at <paramref name="path"/>.</summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
-    /// <exception cref="GgufFormatException">The file is not a valid GGUF file; llama.cpp never sees it.</exception>
+    /// <exception cref="GgufFormatException">The file is not a valid GGUF file (or, as <see cref="GgufModelException"/>, its contents would make llama.cpp abort); llama.cpp never sees it.</exception>
     /// <exception cref="ModelLoadException">llama.cpp refused the model.</exception>
     public static LlamaModel Load(string path, ModelLoadOptions? options = null, ILogger? logger = null)
     {
@@ -78,6 +78,8 @@ public sealed unsafe class LlamaModel : IDisposable
         options ??= new ModelLoadOptions();
         if (!File.Exists(path)) throw new FileNotFoundException($"model file '{path}' does not exist", path);
         var header = GgufReader.Read(path);
+        GgufModelValidator.Validate(header); // semantic faults llama.cpp would abort on, as GgufModelException
+        GgufLoadProbe.Default?.Verify(path); // opt-in: a first load of new content in a child process
         if (header.Tensors.Count == 0) throw new ModelLoadException($"'{path}' is a GGUF file without tensors (a vocabulary-only file?)");
         LlamaRuntime.EnsureLoaded();
         LLamaWeights weights;

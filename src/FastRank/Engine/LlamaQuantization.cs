@@ -41,7 +41,7 @@ public static class LlamaQuantization
     /// <exception cref="InvalidOperationException">llama.cpp's quantizer failed.</exception>
     public static void Quantize(string source, string destination, LLamaFtype type, int threads = 0)
     {
-        Gguf.GgufReader.Read(source);
+        Gguf.GgufModelValidator.Validate(Gguf.GgufReader.Read(source));
         LlamaRuntime.EnsureLoaded();
         string tmp = destination + ".partial";
         try

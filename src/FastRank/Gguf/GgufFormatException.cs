@@ -1,7 +1,10 @@
 namespace FastRank.Gguf;
 
-/// <summary>A GGUF file failed validation. <see cref="Offset"/> is the byte offset where the problem was found.</summary>
-public sealed class GgufFormatException : FastRankException
+/// <summary>
+/// A GGUF file failed validation. <see cref="Offset"/> is the byte offset where the problem was found.
+/// <see cref="GgufModelException"/>, a subtype, reports a well-formed file whose contents llama.cpp would abort on.
+/// </summary>
+public class GgufFormatException : FastRankException
 {
     /// <summary>Creates the exception.</summary>
     public GgufFormatException(string problem, long offset, string? path = null)

@@ -48,6 +48,12 @@ public sealed class GgufFile
         FilePath = path;
     }
 
+    /// <summary>Byte offset of each metadata entry (its key's length field), for error messages.</summary>
+    internal IReadOnlyDictionary<string, long> KeyOffsets { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Byte offset of each tensor's entry in the tensor directory, for error messages.</summary>
+    internal IReadOnlyDictionary<string, long> TensorInfoOffsets { get; init; } = new Dictionary<string, long>();
+
     /// <summary>GGUF version (2 or 3).</summary>
     public uint Version { get; }
 

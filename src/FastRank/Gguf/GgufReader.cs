@@ -43,11 +43,15 @@ public static class GgufReader
         return new Parser(stream, path).Parse();
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     private sealed class Parser(Stream stream, string? path)
     {
         private readonly long _size = stream.Length - stream.Position;
         private readonly byte[] _scratch = new byte[8];
         private readonly byte[] _scratchString = new byte[256];
+        private readonly Dictionary<string, long> _keyOffsets = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, long> _tensorOffsets = new(StringComparer.Ordinal);
         private long _pos;
 
         private GgufFormatException Fail(string problem, long at) => new(problem, at, path);
@@ -81,7 +85,11 @@ public static class GgufReader
             byte[] buf = len <= 256 ? _scratchString : new byte[len];
             var span = buf.AsSpan(0, (int)len);
             ReadExact(span, what);
-            return Encoding.UTF8.GetString(span);
+            // GGUF strings are UTF-8. A lossy decode would map distinct invalid byte strings to the same
+            // text (two vocabulary entries llama.cpp tells apart would look equal here, or the reverse),
+            // so invalid UTF-8 is refused.
+            try { return StrictUtf8.GetString(span); }
+            catch (DecoderFallbackException) { throw Fail($"{what} is not valid UTF-8", at + 8); }
         }
         public GgufFile Parse()
         {
@@ -116,6 +124,7 @@ public static class GgufReader
                 var type = (GgufValueType)U32($"the type of '{key}'");
                 object value = ReadValue(type, key, typeAt);
                 metadata.Add(new GgufMetadataEntry(key, type, value));
+                _keyOffsets[key] = at;
             }
 
             long alignment = DefaultAlignment;
@@ -139,6 +148,7 @@ public static class GgufReader
                 if (Encoding.UTF8.GetByteCount(name) > MaxTensorNameLength)
                     throw Fail($"tensor name '{name}' is longer than {MaxTensorNameLength} bytes", at);
                 if (!names.Add(name)) throw Fail($"duplicate tensor name '{name}'", at);
+                _tensorOffsets[name] = at;
 
                 long dimsAt = _pos;
                 uint nDims = U32($"the dimension count of '{name}'");
@@ -188,7 +198,11 @@ public static class GgufReader
             }
             if (tensors.Count > 0 && dataOffset > _size)
                 throw Fail("the data section starts past the end of the file", dataOffset);
-            return new GgufFile(version, metadata, tensors, alignment, dataOffset, _size, path);
+            return new GgufFile(version, metadata, tensors, alignment, dataOffset, _size, path)
+            {
+                KeyOffsets = _keyOffsets,
+                TensorInfoOffsets = _tensorOffsets,
+            };
         }
 
         private static long AlignUp(long v, long a) => (v + a - 1) / a * a;

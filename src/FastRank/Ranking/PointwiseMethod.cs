@@ -48,13 +48,8 @@ internal sealed class PointwiseMethod : IRankingMethod
 
         (_template, TemplateSource) = ChooseTemplate(model, options);
         _instruction = options.Instruction ?? ChatTemplates.DefaultInstruction;
-        int queryIndex = _template.IndexOf("query");
+        CheckOrder(_template);
         int documentIndex = _template.IndexOf("document");
-        if (documentIndex < queryIndex)
-            throw new ArgumentException("the pointwise template must place {query} before {document} (the query is the shared prefix)");
-        int instructionIndex = _template.IndexOf("instruction");
-        if (instructionIndex > documentIndex)
-            throw new ArgumentException("the pointwise template must place {instruction} before {document}");
 
         _head = Tokenize(Segments(null, null));
         var afterDocument = new List<PromptSegment>();
@@ -121,6 +116,15 @@ internal sealed class PointwiseMethod : IRankingMethod
     /// <summary>Template tokens around the query and document (for sizing the context).</summary>
     public int OverheadTokens { get; }
 
+    private static void CheckOrder(PromptTemplate template)
+    {
+        int documentIndex = template.IndexOf("document");
+        if (documentIndex < template.IndexOf("query"))
+            throw new ArgumentException("the pointwise template must place {query} before {document} (the query is the shared prefix)");
+        if (template.IndexOf("instruction") > documentIndex)
+            throw new ArgumentException("the pointwise template must place {instruction} before {document}");
+    }
+
     private static (PromptTemplate, string) ChooseTemplate(LlamaModel model, RerankerOptions options)
     {
         if (options.PromptTemplate is { } user)
@@ -129,7 +133,12 @@ internal sealed class PointwiseMethod : IRankingMethod
         {
             try
             {
-                return (PromptTemplate.Parse(gguf, Placeholders, Required), "gguf:rerank");
+                // A file's template is input like any other: one this method cannot use falls back, never throws.
+                var parsed = PromptTemplate.Parse(gguf, Placeholders, Required);
+                CheckOrder(parsed);
+                if (!parsed.Parts.Skip(parsed.IndexOf("document") + 1).Any(p => !string.IsNullOrWhiteSpace(p.Text)))
+                    throw new ArgumentException("no text after {document}");
+                return (parsed, "gguf:rerank");
             }
             catch (ArgumentException)
             {
