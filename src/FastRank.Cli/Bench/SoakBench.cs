@@ -36,10 +36,10 @@ internal sealed record SoakOptions(string ModelPath, string Label)
     public double HostileShare { get; init; } = 0.1;
 
     /// <summary>Most documents of a call.</summary>
-    public int MaxDocuments { get; init; } = 16;
+    public int MaxDocuments { get; init; } = 10;
 
     /// <summary>Most words of a document.</summary>
-    public int MaxDocumentWords { get; init; } = 120;
+    public int MaxDocumentWords { get; init; } = 80;
 
     /// <summary>llama.cpp threads.</summary>
     public int Threads { get; init; } = 2;
@@ -242,7 +242,7 @@ internal static class SoakBench
             var lines = new List<string>();
             foreach (var (what, args) in (IEnumerable<(string, string[])>)[
                 ("255 parallel sequences (llama.cpp allows 256 with FastRank's own)", ["--parallel", "255"]),
-                ("64 sequences x 1 M tokens of KV (beyond memory)", ["--parallel", "64", "--max-doc-tokens", "1048576"]),
+                ("64 sequences x 1 M tokens of KV (18 GB, beyond the pool's budget)", ["--parallel", "64", "--max-doc-tokens", "1048576"]),
             ])
             {
                 var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -277,6 +277,7 @@ internal static class SoakBench
         private readonly List<string> _errorSamples = [];
         private readonly double[] _decodeMs = [.. Methods.Select(_ => double.NaN)];
         private readonly double[] _callMs = [.. Methods.Select(_ => 20.0)];
+        private int _warming;
         private int _next = -1, _done, _completed, _cancelled, _completedDespite, _errors, _hostile, _injected, _truncated, _probes, _mismatches;
         private double _maxDiff;
 
@@ -304,7 +305,10 @@ internal static class SoakBench
                 while ((i = Interlocked.Increment(ref _next)) < calls && clock.Elapsed < deadline && !ct.IsCancellationRequested)
                 {
                     await OneAsync(i).ConfigureAwait(false);
-                    if (Interlocked.Increment(ref _done) == warmCalls)
+                    int done = Interlocked.Increment(ref _done);
+                    // Warm-up ends after its share of the calls, or of the time limit when that comes first.
+                    bool warmNow = done >= warmCalls || (o.Minutes is { } limit && clock.Elapsed.TotalMinutes >= limit * o.WarmupShare);
+                    if (warmNow && Interlocked.Exchange(ref _warming, 1) == 0)
                     {
                         // Warm-up over: the settled baseline (GC and malloc_trim, so allocator plateaus are not counted as growth).
                         rssWarm = ProcessMemory.SettledResidentBytes() / 1e6;
@@ -312,7 +316,7 @@ internal static class SoakBench
                         handlesWarm = ProcessResources.Handles();
                         ProcessMemory.ResetPeak();
                         Volatile.Write(ref warm, true);
-                        o.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{name}: warm after {warmCalls} calls, RSS {rssWarm:F0} MB, {threadsWarm} threads, {handlesWarm} handles"));
+                        o.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{name}: warm after {done} calls, RSS {rssWarm:F0} MB, {threadsWarm} threads, {handlesWarm} handles"));
                     }
                     if (_done % Math.Max(1, calls / 20) == 0)
                         o.Progress?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{name}: {_done}/{calls} calls, {_errors} errors, {_cancelled} cancelled, RSS {ProcessMemory.ResidentBytes() / 1e6:F0} MB"));

@@ -45,7 +45,7 @@ internal static class SoakReportWriter
         L($"- Machine: {r.Machine}. Shared with other sessions while it ran: timings are noisy, counts are not.");
         L($"- Model: {r.Model}");
         L(string.Create(C, $"- Load: {o.Callers} concurrent callers; methods drawn pointwise 45% / first 25% / icr 20% / listwise-generate 10%; 1..{o.MaxDocuments} documents of 1..{o.MaxDocumentWords} words; {o.CancelShare:P0} of calls cancelled at a random point (up to 1.2x the method's recent call time); {o.HostileShare:P0} of calls with hostile text; seed {o.Seed}; {o.Threads} llama.cpp threads."));
-        L(string.Create(C, $"- Warm-up: the first {o.WarmupShare:P0} of each phase's calls; growth is measured from its end to the phase's end, both after a full GC and malloc_trim (settled RSS)."));
+        L(string.Create(C, $"- Warm-up: the first {o.WarmupShare:P0} of each phase's calls (or of its time limit, when that comes first); growth is measured from its end to the phase's end, both after a full GC and malloc_trim (settled RSS)."));
         L();
         L("## Verdict");
         L();
