@@ -66,7 +66,7 @@ internal sealed record SoakCancellation(string Phase, string Method, double Dela
 
 /// <summary>The figures of one phase (library or server).</summary>
 internal sealed record SoakPhase(
-    string Name, int Calls, int Completed, int Cancelled, int CompletedDespiteCancel, int Errors, int HostileCalls, int ControlTokenInjections,
+    string Name, int Calls, int Completed, int Cancelled, int CompletedDespiteCancel, int Rejected, int Errors, int HostileCalls, int ControlTokenInjections,
     int TruncatedDocuments, int ProbeChecks, int ProbeMismatches, double MaxProbeDifference, double Seconds,
     double RssWarmMb, double RssEndMb, int ThreadsWarm, int ThreadsEnd, int HandlesWarm, int HandlesEnd, double PeakRssMb,
     IReadOnlyDictionary<string, int> CallsByMethod, IReadOnlyList<string> ErrorSamples)
@@ -170,6 +170,8 @@ internal static class SoakBench
                 method = RerankMethodNames.Name(request.Method ?? RerankMethod.Pointwise),
             }, token).ConfigureAwait(false);
             string text = await response.Content.ReadAsStringAsync(token).ConfigureAwait(false);
+            if (response.StatusCode == System.Net.HttpStatusCode.BadRequest && text.Contains("\"invalid_request\"", StringComparison.Ordinal))
+                throw new RequestRejectedException(text);
             if (!response.IsSuccessStatusCode) throw new HttpRequestException($"{(int)response.StatusCode}: {text}");
             using var json = JsonDocument.Parse(text);
             var results = json.RootElement.GetProperty("results");
@@ -278,6 +280,7 @@ internal static class SoakBench
         private readonly double[] _decodeMs = [.. Methods.Select(_ => double.NaN)];
         private readonly double[] _callMs = [.. Methods.Select(_ => 20.0)];
         private int _warming;
+        private int _rejected;
         private int _next = -1, _done, _completed, _cancelled, _completedDespite, _errors, _hostile, _injected, _truncated, _probes, _mismatches;
         private double _maxDiff;
 
@@ -334,7 +337,7 @@ internal static class SoakBench
                 handlesWarm = ProcessResources.Handles();
             }
             Sample(clock);
-            return new SoakPhase(name, _done, _completed, _cancelled, _completedDespite, _errors, _hostile, _injected, _truncated, _probes, _mismatches, _maxDiff,
+            return new SoakPhase(name, _done, _completed, _cancelled, _completedDespite, _rejected, _errors, _hostile, _injected, _truncated, _probes, _mismatches, _maxDiff,
                 seconds, rssWarm, rssEnd, threadsWarm, ProcessResources.Threads(), handlesWarm, ProcessResources.Handles(), ProcessMemory.PeakResidentBytes() / 1e6,
                 new SortedDictionary<string, int>(_byMethod), [.. _errorSamples]);
         }
@@ -400,6 +403,11 @@ internal static class SoakBench
             {
                 await ended.ConfigureAwait(false);
                 Interlocked.Increment(ref _cancelled);
+            }
+            catch (RequestRejectedException) when (hostile)
+            {
+                // The server's typed answer to a request it does not take (an empty query): what hostile text may earn.
+                Interlocked.Increment(ref _rejected);
             }
             catch (Exception ex)
             {
@@ -502,6 +510,9 @@ internal static class SoakBench
         }
     }
 }
+
+/// <summary>The server answered 400 invalid_request (a typed refusal, such as an empty query).</summary>
+internal sealed class RequestRejectedException(string body) : Exception(body);
 
 /// <summary>Threads and open file handles of this process (Linux /proc; zero elsewhere).</summary>
 internal static class ProcessResources

@@ -81,11 +81,11 @@ internal static class SoakReportWriter
         L();
         L("## Phases");
         L();
-        L("| phase | calls | completed | cancelled | completed though cancelled | errors | hostile calls | truncated documents | probes | seconds | calls/s | peak RSS MB |");
-        L("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        L("| phase | calls | completed | cancelled | completed though cancelled | refused (400) | errors | hostile calls | truncated documents | probes | seconds | calls/s | peak RSS MB |");
+        L("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var p in r.Phases)
         {
-            L(string.Create(C, $"| {p.Name} | {p.Calls} | {p.Completed} | {p.Cancelled} | {p.CompletedDespiteCancel} | {p.Errors} | {p.HostileCalls} | {p.TruncatedDocuments} | {p.ProbeChecks} | {p.Seconds:F0} | {p.Calls / Math.Max(1e-9, p.Seconds):F1} | {p.PeakRssMb:F0} |"));
+            L(string.Create(C, $"| {p.Name} | {p.Calls} | {p.Completed} | {p.Cancelled} | {p.CompletedDespiteCancel} | {p.Rejected} | {p.Errors} | {p.HostileCalls} | {p.TruncatedDocuments} | {p.ProbeChecks} | {p.Seconds:F0} | {p.Calls / Math.Max(1e-9, p.Seconds):F1} | {p.PeakRssMb:F0} |"));
         }
         L();
         foreach (var p in r.Phases)
@@ -133,7 +133,7 @@ internal static class SoakReportWriter
         L();
         L("## What each check means");
         L();
-        L("- **errors**: any exception other than the cancellation of a cancelled call, a result without every document, a non-finite score.");
+        L("- **errors**: any exception other than the cancellation of a cancelled call (and, through the server, a typed 400 for hostile text such as an empty query: counted as refused), a result without every document, a non-finite score.");
         L("- **probes**: after each cancellation, the same caller reranks a fixed probe (one per method, 4 documents) and compares every score with a fresh reranker's (library: a reranker loaded before the soak with the same options; server: the server's own answers before any other request).");
         L("- **hostile text**: control-token spellings of every template (ChatML, Llama 3, Mistral, Zephyr, Qwen3's markers), lone surrogates, NUL, bidirectional marks, combining runs, emoji, runs of one unit up to 64 K. Each hostile call's prompt is inspected (the prompt command's code path): the special tokens of every part must not outnumber those of the same call with harmless text.");
         L("- **RSS**: raw VmRSS sampled every 250 ms for the chart; the growth figure compares settled RSS (after a full GC and malloc_trim) at the end of warm-up and at the end of the phase.");

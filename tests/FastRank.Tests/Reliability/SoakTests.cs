@@ -17,14 +17,14 @@ public sealed class SoakTests(ITestOutputHelper output)
     [Fact]
     public async Task EightCallers_MixedMethods_Cancellations_AndHostileText_LeaveNoErrorsAndNoLeakedThreads()
     {
-        int calls = int.TryParse(Environment.GetEnvironmentVariable("FASTRANK_SOAK_CALLS"), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 96;
+        int calls = int.TryParse(Environment.GetEnvironmentVariable("FASTRANK_SOAK_CALLS"), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 64;
         var options = new SoakOptions(TestModels.Tiny, "synthetic tiny (f32)")
         {
             Calls = calls,
             ServerCalls = Math.Max(16, calls / 5),
             Callers = 8,
-            MaxDocuments = 8,
-            MaxDocumentWords = 48,
+            MaxDocuments = 6,
+            MaxDocumentWords = 40,
             // More cancellations than the bench's default: the test is about them.
             CancelShare = 0.25,
             HostileShare = 0.15,
@@ -42,7 +42,7 @@ public sealed class SoakTests(ITestOutputHelper output)
             Assert.Equal(0, p.ControlTokenInjections);
             Assert.True(p.HostileCalls > 0, $"{p.Name}: no hostile call drawn");
             // Every call ended one way or the other (a hung cancellation would never get here).
-            Assert.Equal(p.Calls, p.Completed + p.Cancelled);
+            Assert.Equal(p.Calls, p.Completed + p.Cancelled + p.Rejected);
             // Each cancellation that took effect was followed by a probe.
             Assert.Equal(p.Cancelled + p.CompletedDespiteCancel, p.ProbeChecks);
             // The thread pool grows and shrinks with load: a margin, not equality. A leak of one thread (or handle)
