@@ -17,11 +17,11 @@ public sealed class SoakTests(ITestOutputHelper output)
     [Fact]
     public async Task EightCallers_MixedMethods_Cancellations_AndHostileText_LeaveNoErrorsAndNoLeakedThreads()
     {
-        int calls = int.TryParse(Environment.GetEnvironmentVariable("FASTRANK_SOAK_CALLS"), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 64;
+        int calls = int.TryParse(Environment.GetEnvironmentVariable("FASTRANK_SOAK_CALLS"), CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 48;
         var options = new SoakOptions(TestModels.Tiny, "synthetic tiny (f32)")
         {
             Calls = calls,
-            ServerCalls = Math.Max(16, calls / 5),
+            ServerCalls = Math.Max(12, calls / 5),
             Callers = 8,
             MaxDocuments = 6,
             MaxDocumentWords = 40,
