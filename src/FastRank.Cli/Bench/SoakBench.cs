@@ -59,7 +59,7 @@ internal sealed record SoakOptions(string ModelPath, string Label)
 }
 
 /// <summary>One sample of the process's resources during a phase.</summary>
-internal sealed record SoakSample(string Phase, double Seconds, int Calls, double RssMb, int Threads, int Handles);
+internal sealed record SoakSample(string Phase, double Seconds, int Calls, double RssMb, int Threads, int Handles, double ManagedMb = 0);
 
 /// <summary>One cancelled call: when Cancel() was called into the call, how long it took to end, and the method's decode-call time.</summary>
 internal sealed record SoakCancellation(string Phase, string Method, double DelayMs, double LatencyMs, double DecodeCallMs, bool Completed);
@@ -310,7 +310,7 @@ internal static class SoakBench
                     await OneAsync(i).ConfigureAwait(false);
                     int done = Interlocked.Increment(ref _done);
                     // Warm-up ends after its share of the calls, or of the time limit when that comes first.
-                    bool warmNow = done >= warmCalls || (o.Minutes is { } limit && clock.Elapsed.TotalMinutes >= limit * o.WarmupShare);
+                    bool warmNow = done >= warmCalls || (o.Minutes is { } limit && clock.Elapsed.TotalMinutes >= limit * 2.5 * o.WarmupShare);
                     if (warmNow && Interlocked.Exchange(ref _warming, 1) == 0)
                     {
                         // Warm-up over: the settled baseline (GC and malloc_trim, so allocator plateaus are not counted as growth).
@@ -344,7 +344,8 @@ internal static class SoakBench
 
         private void Sample(Stopwatch clock)
         {
-            var s = new SoakSample(name, clock.Elapsed.TotalSeconds, Volatile.Read(ref _done), ProcessMemory.ResidentBytes() / 1e6, ProcessResources.Threads(), ProcessResources.Handles());
+            var s = new SoakSample(name, clock.Elapsed.TotalSeconds, Volatile.Read(ref _done), ProcessMemory.ResidentBytes() / 1e6, ProcessResources.Threads(), ProcessResources.Handles(),
+                GC.GetTotalMemory(forceFullCollection: false) / 1e6);
             lock (samples) samples.Add(s);
         }
 

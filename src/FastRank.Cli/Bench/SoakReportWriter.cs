@@ -45,7 +45,7 @@ internal static class SoakReportWriter
         L($"- Machine: {r.Machine}. Shared with other sessions while it ran: timings are noisy, counts are not.");
         L($"- Model: {r.Model}");
         L(string.Create(C, $"- Load: {o.Callers} concurrent callers; methods drawn pointwise 45% / first 25% / icr 20% / listwise-generate 10%; 1..{o.MaxDocuments} documents of 1..{o.MaxDocumentWords} words; {o.CancelShare:P0} of calls cancelled at a random point (up to 1.2x the method's recent call time); {o.HostileShare:P0} of calls with hostile text; seed {o.Seed}; {o.Threads} llama.cpp threads."));
-        L(string.Create(C, $"- Warm-up: the first {o.WarmupShare:P0} of each phase's calls (or of its time limit, when that comes first); growth is measured from its end to the phase's end, both after a full GC and malloc_trim (settled RSS)."));
+        L(string.Create(C, $"- Warm-up: the first {o.WarmupShare:P0} of each phase's calls (or of 2.5x that share of its time limit, when that comes first); growth is measured from its end to the phase's end, both after a full GC and malloc_trim (settled RSS)."));
         L();
         L("## Verdict");
         L();
@@ -107,12 +107,13 @@ internal static class SoakReportWriter
             L("![threads and handles over time](threads-handles-over-time.png)");
             L();
         }
-        L("| phase | RSS after warm-up MB | RSS at end MB | growth | threads after warm-up | at end | handles after warm-up | at end | raw RSS min-max MB |");
-        L("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        L("| phase | RSS after warm-up MB | RSS at end MB | growth | threads after warm-up | at end | handles after warm-up | at end | raw RSS min-max MB | managed heap min-max MB |");
+        L("|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
         foreach (var p in r.Phases)
         {
             var raw = r.Samples.Where(x => x.Phase == p.Name).Select(x => x.RssMb).DefaultIfEmpty(0).ToList();
-            L(string.Create(C, $"| {p.Name} | {p.RssWarmMb:F0} | {p.RssEndMb:F0} | {p.RssGrowth:+0.0%;-0.0%} | {p.ThreadsWarm} | {p.ThreadsEnd} | {p.HandlesWarm} | {p.HandlesEnd} | {raw.Min():F0}-{raw.Max():F0} |"));
+            var managedMb = r.Samples.Where(x => x.Phase == p.Name).Select(x => x.ManagedMb).DefaultIfEmpty(0).ToList();
+            L(string.Create(C, $"| {p.Name} | {p.RssWarmMb:F0} | {p.RssEndMb:F0} | {p.RssGrowth:+0.0%;-0.0%} | {p.ThreadsWarm} | {p.ThreadsEnd} | {p.HandlesWarm} | {p.HandlesEnd} | {raw.Min():F0}-{raw.Max():F0} | {managedMb.Min():F0}-{managedMb.Max():F0} |"));
         }
         L();
         L("## Cancellation latency");
@@ -136,7 +137,7 @@ internal static class SoakReportWriter
         L("- **errors**: any exception other than the cancellation of a cancelled call (and, through the server, a typed 400 for hostile text such as an empty query: counted as refused), a result without every document, a non-finite score.");
         L("- **probes**: after each cancellation, the same caller reranks a fixed probe (one per method, 4 documents) and compares every score with a fresh reranker's (library: a reranker loaded before the soak with the same options; server: the server's own answers before any other request).");
         L("- **hostile text**: control-token spellings of every template (ChatML, Llama 3, Mistral, Zephyr, Qwen3's markers), lone surrogates, NUL, bidirectional marks, combining runs, emoji, runs of one unit up to 64 K. Each hostile call's prompt is inspected (the prompt command's code path): the special tokens of every part must not outnumber those of the same call with harmless text.");
-        L("- **RSS**: raw VmRSS sampled every 250 ms for the chart; the growth figure compares settled RSS (after a full GC and malloc_trim) at the end of warm-up and at the end of the phase.");
+        L("- **RSS**: raw VmRSS sampled every 250 ms for the chart (dashed: the managed heap, GC.GetTotalMemory without a collection, to tell managed from native growth); the growth figure compares settled RSS (after a full GC and malloc_trim) at the end of warm-up and at the end of the phase.");
         L("- **threads, handles**: /proc/self/status Threads and the entries of /proc/self/fd; they include the .NET thread pool, which grows and shrinks with load.");
         return s.ToString();
     }
@@ -171,6 +172,12 @@ internal static class SoakReportWriter
                 line.Color = color;
                 line.MarkerSize = 0;
                 line.LineWidth = 2;
+                var managed = plot.Add.Scatter(xs, [.. samples.Select(x => x.ManagedMb)]);
+                managed.LegendText = $"{phase.Name}: managed heap (GC.GetTotalMemory)";
+                managed.Color = color;
+                managed.MarkerSize = 0;
+                managed.LineWidth = 1.5f;
+                managed.LinePattern = LinePattern.Dashed;
                 var warm = plot.Add.HorizontalLine(phase.RssWarmMb);
                 warm.Color = color.WithAlpha(0.5);
                 warm.LinePattern = LinePattern.Dotted;
