@@ -68,7 +68,7 @@ internal sealed record SoakCancellation(string Phase, string Method, double Dela
 internal sealed record SoakPhase(
     string Name, int Calls, int Completed, int Cancelled, int CompletedDespiteCancel, int Rejected, int Errors, int HostileCalls, int ControlTokenInjections,
     int TruncatedDocuments, int ProbeChecks, int ProbeMismatches, double MaxProbeDifference, double Seconds,
-    double RssWarmMb, double RssEndMb, int ThreadsWarm, int ThreadsEnd, int HandlesWarm, int HandlesEnd, double PeakRssMb,
+    double RssWarmMb, double RssEndMb, double ManagedWarmMb, double ManagedEndMb, int ThreadsWarm, int ThreadsEnd, int HandlesWarm, int HandlesEnd, double PeakRssMb,
     IReadOnlyDictionary<string, int> CallsByMethod, IReadOnlyList<string> ErrorSamples)
 {
     public double RssGrowth => RssWarmMb > 0 ? RssEndMb / RssWarmMb - 1 : double.NaN;
@@ -289,7 +289,7 @@ internal static class SoakBench
             var clock = Stopwatch.StartNew();
             var deadline = o.Minutes is { } m ? TimeSpan.FromMinutes(m) : TimeSpan.MaxValue;
             int warmCalls = Math.Max(1, (int)(calls * o.WarmupShare));
-            double rssWarm = 0;
+            double rssWarm = 0, managedWarm = 0;
             int threadsWarm = 0, handlesWarm = 0;
             bool warm = false;
             using var stop = new CancellationTokenSource();
@@ -315,6 +315,7 @@ internal static class SoakBench
                     {
                         // Warm-up over: the settled baseline (GC and malloc_trim, so allocator plateaus are not counted as growth).
                         rssWarm = ProcessMemory.SettledResidentBytes() / 1e6;
+                        managedWarm = GC.GetTotalMemory(forceFullCollection: false) / 1e6; // live: the settling ran a full GC
                         threadsWarm = ProcessResources.Threads();
                         handlesWarm = ProcessResources.Handles();
                         ProcessMemory.ResetPeak();
@@ -330,15 +331,17 @@ internal static class SoakBench
             await sampler.ConfigureAwait(false);
             double seconds = clock.Elapsed.TotalSeconds;
             double rssEnd = ProcessMemory.SettledResidentBytes() / 1e6;
+            double managedEnd = GC.GetTotalMemory(forceFullCollection: false) / 1e6;
             if (!Volatile.Read(ref warm))
             {
                 rssWarm = rssEnd;
+                managedWarm = managedEnd;
                 threadsWarm = ProcessResources.Threads();
                 handlesWarm = ProcessResources.Handles();
             }
             Sample(clock);
             return new SoakPhase(name, _done, _completed, _cancelled, _completedDespite, _rejected, _errors, _hostile, _injected, _truncated, _probes, _mismatches, _maxDiff,
-                seconds, rssWarm, rssEnd, threadsWarm, ProcessResources.Threads(), handlesWarm, ProcessResources.Handles(), ProcessMemory.PeakResidentBytes() / 1e6,
+                seconds, rssWarm, rssEnd, managedWarm, managedEnd, threadsWarm, ProcessResources.Threads(), handlesWarm, ProcessResources.Handles(), ProcessMemory.PeakResidentBytes() / 1e6,
                 new SortedDictionary<string, int>(_byMethod), [.. _errorSamples]);
         }
 

@@ -107,13 +107,13 @@ internal static class SoakReportWriter
             L("![threads and handles over time](threads-handles-over-time.png)");
             L();
         }
-        L("| phase | RSS after warm-up MB | RSS at end MB | growth | threads after warm-up | at end | handles after warm-up | at end | raw RSS min-max MB | managed heap min-max MB |");
-        L("|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+        L("| phase | RSS after warm-up MB | RSS at end MB | growth | threads after warm-up | at end | handles after warm-up | at end | raw RSS min-max MB | managed heap min-max MB | live managed after warm-up MB | at end |");
+        L("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|");
         foreach (var p in r.Phases)
         {
             var raw = r.Samples.Where(x => x.Phase == p.Name).Select(x => x.RssMb).DefaultIfEmpty(0).ToList();
             var managedMb = r.Samples.Where(x => x.Phase == p.Name).Select(x => x.ManagedMb).DefaultIfEmpty(0).ToList();
-            L(string.Create(C, $"| {p.Name} | {p.RssWarmMb:F0} | {p.RssEndMb:F0} | {p.RssGrowth:+0.0%;-0.0%} | {p.ThreadsWarm} | {p.ThreadsEnd} | {p.HandlesWarm} | {p.HandlesEnd} | {raw.Min():F0}-{raw.Max():F0} | {managedMb.Min():F0}-{managedMb.Max():F0} |"));
+            L(string.Create(C, $"| {p.Name} | {p.RssWarmMb:F0} | {p.RssEndMb:F0} | {p.RssGrowth:+0.0%;-0.0%} | {p.ThreadsWarm} | {p.ThreadsEnd} | {p.HandlesWarm} | {p.HandlesEnd} | {raw.Min():F0}-{raw.Max():F0} | {managedMb.Min():F0}-{managedMb.Max():F0} | {p.ManagedWarmMb:F1} | {p.ManagedEndMb:F1} |"));
         }
         L();
         L("## Cancellation latency");
@@ -137,7 +137,7 @@ internal static class SoakReportWriter
         L("- **errors**: any exception other than the cancellation of a cancelled call (and, through the server, a typed 400 for hostile text such as an empty query: counted as refused), a result without every document, a non-finite score.");
         L("- **probes**: after each cancellation, the same caller reranks a fixed probe (one per method, 4 documents) and compares every score with a fresh reranker's (library: a reranker loaded before the soak with the same options; server: the server's own answers before any other request).");
         L("- **hostile text**: control-token spellings of every template (ChatML, Llama 3, Mistral, Zephyr, Qwen3's markers), lone surrogates, NUL, bidirectional marks, combining runs, emoji, runs of one unit up to 64 K. Each hostile call's prompt is inspected (the prompt command's code path): the special tokens of every part must not outnumber those of the same call with harmless text.");
-        L("- **RSS**: raw VmRSS sampled every 250 ms for the chart (dashed: the managed heap, GC.GetTotalMemory without a collection, to tell managed from native growth); the growth figure compares settled RSS (after a full GC and malloc_trim) at the end of warm-up and at the end of the phase.");
+        L("- **RSS**: raw VmRSS sampled every 250 ms for the chart (dashed: the managed heap, GC.GetTotalMemory without a collection, to tell managed from native growth; live managed is the managed heap right after the full GC of the settling); the growth figure compares settled RSS (after a full GC and malloc_trim) at the end of warm-up and at the end of the phase.");
         L("- **threads, handles**: /proc/self/status Threads and the entries of /proc/self/fd; they include the .NET thread pool, which grows and shrinks with load.");
         return s.ToString();
     }
