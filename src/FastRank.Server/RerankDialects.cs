@@ -130,9 +130,9 @@ internal static class RerankDialects
         {
             docs[i] = item.ValueKind switch
             {
-                JsonValueKind.String => item.GetString()!,
+                JsonValueKind.String => Text(item, $"{field}[{i}]"),
                 JsonValueKind.Object when allowObjects => item.TryGetProperty("text", out var t) && t.ValueKind == JsonValueKind.String
-                    ? t.GetString()!
+                    ? Text(t, $"{field}[{i}].text")
                     : throw ApiException.BadRequest($"'{field}[{i}]' must have a string field 'text'"),
                 _ => throw ApiException.BadRequest(allowObjects ? $"'{field}[{i}]' must be a string or an object with 'text'" : $"'{field}[{i}]' must be a string"),
             };
@@ -149,7 +149,20 @@ internal static class RerankDialects
     private static string? OptionalString(JsonElement root, string name)
     {
         if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
-        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw ApiException.BadRequest($"'{name}' must be a string");
+        return v.ValueKind == JsonValueKind.String ? Text(v, name) : throw ApiException.BadRequest($"'{name}' must be a string");
+    }
+
+    /// <summary>A JSON string's text; an escape that is no UTF-16 text (a lone surrogate such as \ud800) is a bad request, not a server error.</summary>
+    private static string Text(JsonElement v, string name)
+    {
+        try
+        {
+            return v.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            throw ApiException.BadRequest($"'{name}' is not valid text (it escapes a lone UTF-16 surrogate)");
+        }
     }
 
     private static int? OptionalInt(JsonElement root, string name)

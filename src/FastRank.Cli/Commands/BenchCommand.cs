@@ -69,6 +69,7 @@ internal static class BenchCommand
         {
             Description = "pointwise: also time FastRank with this score head (auto, rank, lm), interleaved, and report the time ratio",
         };
+        var soak = SoakCommandOptions.Create();
         var cmd = new Command("bench", "Measure methods against the floor and their baselines on the same tokens; sweeps and reports")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
@@ -76,6 +77,7 @@ internal static class BenchCommand
             sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers, scoreHead, compareScoreHead,
             serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel, swapSeconds, swapEvery,
         };
+        soak.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(docs) < 1 || parse.GetValue(docTokens) < 1 || parse.GetValue(prefixTokens) < 1)
@@ -111,10 +113,12 @@ internal static class BenchCommand
             string? path = parse.GetValue(model);
             string? temp = null;
             string label;
+            bool soaking = parse.GetValue(soak.Soak);
             if (path is null)
             {
                 ModelShape s;
-                try { s = ModelShape.Get(parse.GetValue(shape)!); }
+                // The soak's default model is tiny (thousands of calls); --shape chooses another.
+                try { s = ModelShape.Get(soaking && parse.GetResult(shape) is null or { Implicit: true } ? "tiny" : parse.GetValue(shape)!); }
                 catch (ArgumentException ex) { throw new UsageException(ex.Message); }
                 temp = Path.Combine(Path.GetTempPath(), $"fastrank-bench-{s.Name}-{parse.GetValue(quant)}-{Environment.ProcessId}.gguf");
                 if (!asJson) output.Error.WriteLine($"creating synthetic model {s.Name} ({parse.GetValue(quant)}) at {temp}");
@@ -128,6 +132,7 @@ internal static class BenchCommand
             }
             try
             {
+                if (soaking) return soak.Run(parse, output, path, label, parse.GetValue(threads), reportDir, asJson);
                 if (parse.GetValue(serve))
                 {
                     int[] c = parse.GetValue(serveClients)!, d = parse.GetValue(serveDocs)!, t = parse.GetValue(serveTokens)!;

@@ -88,6 +88,7 @@ public sealed class ModelCache
     {
         string path = PathFor(reference);
         if (!File.Exists(path)) return null;
+        if (Damage(path) is not null) return null; // the resolver says why, and fetches it again or fails clearly
         if (reference.ExpectedSha256 is { } pinned && ReadMetadata(path) is { } meta && !string.Equals(meta.Sha256, pinned, StringComparison.OrdinalIgnoreCase))
             return null; // the catalog pins another file than the one cached
         return path;
@@ -134,6 +135,61 @@ public sealed class ModelCache
             System.IO.Directory.Delete(dir);
         }
         return removed;
+    }
+
+    /// <summary>
+    /// Why the cached file at <paramref name="modelPath"/> is not the file that was downloaded, or null when it is (or
+    /// when nothing was recorded to compare with): its size differs from the record, or it was written after the
+    /// download and its SHA-256 differs. Only a file changed since its download is hashed again (then its time is set
+    /// back, so the next check is free again); damage that leaves size and time alone (bit rot) goes unseen.
+    /// </summary>
+    internal static string? Damage(string modelPath)
+    {
+        if (ReadMetadata(modelPath) is not { } meta) return null;
+        try
+        {
+            var info = new FileInfo(modelPath);
+            if (info.Length != meta.SizeBytes) return $"it is {info.Length} bytes, {meta.SizeBytes} were downloaded";
+            if (info.LastWriteTimeUtc <= meta.DownloadedUtc.UtcDateTime) return null;
+            using var stream = new FileStream(modelPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            string sha = Convert.ToHexStringLower(SHA256.HashData(stream));
+            if (!string.Equals(sha, meta.Sha256, StringComparison.OrdinalIgnoreCase))
+                return $"it was changed after its download: SHA-256 {sha}, {meta.Sha256} was downloaded";
+            stream.Dispose();
+            File.SetLastWriteTimeUtc(modelPath, meta.DownloadedUtc.UtcDateTime);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return $"it cannot be read: {ex.Message}";
+        }
+    }
+
+    /// <summary>
+    /// Why the cache cannot be used for <paramref name="path"/> (the nearest existing folder above it cannot be read or
+    /// searched), or null. Without it, an unreadable cache looks empty and the error would name the wrong cause.
+    /// </summary>
+    internal static string? AccessProblem(string path)
+    {
+        for (string? dir = Path.GetDirectoryName(Path.GetFullPath(path)); dir is not null; dir = Path.GetDirectoryName(dir))
+        {
+            try
+            {
+                if (!System.IO.Directory.Exists(dir))
+                {
+                    // Exists says false for a folder it may not look into: read the parent to tell the two apart.
+                    continue;
+                }
+                using var entries = System.IO.Directory.EnumerateFileSystemEntries(dir).GetEnumerator();
+                entries.MoveNext();
+                return null;
+            }
+            catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+            {
+                return $"{dir} cannot be read ({ex.Message})";
+            }
+        }
+        return null;
     }
 
     /// <summary>The metadata recorded beside <paramref name="modelPath"/>, or null.</summary>

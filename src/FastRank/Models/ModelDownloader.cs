@@ -174,6 +174,13 @@ public sealed class ModelDownloader : IDisposable
                     name, state.Length, ex.Message, attempt, _options.MaxAttempts - 1, delay.TotalSeconds);
                 await Task.Delay(delay, ct).ConfigureAwait(false);
             }
+            catch (PartialFileException ex)
+            {
+                // Disk full, quota, a read-only or vanished cache: retrying would fail alike. What reached the disk is
+                // kept; the next run re-reads (and re-hashes) it from the disk, so bytes lost in a failed write are fetched again.
+                throw new ModelDownloadException($"could not write {partialPath}: {ex.InnerException?.Message}" +
+                    $"{(ex.DiskFull ? " (the disk is full: free some space)" : "")}; the bytes written so far are kept there, run again to resume", url, null, ex);
+            }
             catch (Exception ex) when (ex is HttpRequestException or IOException && !ct.IsCancellationRequested)
             {
                 throw new ModelDownloadException($"download of {url} failed after {attempt} attempt(s): {ex.Message}; " +
@@ -181,7 +188,16 @@ public sealed class ModelDownloader : IDisposable
             }
         }
 
-        string sha = state.Finish();
+        string sha;
+        try
+        {
+            sha = state.Finish();
+        }
+        catch (PartialFileException ex)
+        {
+            throw new ModelDownloadException($"could not write {partialPath}: {ex.InnerException?.Message}" +
+                $"{(ex.DiskFull ? " (the disk is full: free some space)" : "")}; the bytes written so far are kept there, run again to resume", url, null, ex);
+        }
         long length = state.Length;
         state.Dispose();
         string? expected = request.ExpectedSha256?.ToLowerInvariant() ?? state.LinkedSha256;
@@ -207,7 +223,15 @@ public sealed class ModelDownloader : IDisposable
         }
         File.Move(partialPath, dest, overwrite: false);
         DeleteQuietly(partialPath + ModelCache.MetaSuffix);
-        ModelCache.WriteMetadata(dest, new CachedModelMetadata(url, sha, length, DateTimeOffset.UtcNow, checksumSource));
+        try
+        {
+            ModelCache.WriteMetadata(dest, new CachedModelMetadata(url, sha, length, DateTimeOffset.UtcNow, checksumSource));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The model is in place and verified; without its record the cache cannot re-check it later, nothing worse.
+            _logger.LogWarning("Could not record the metadata of {Name} beside {Path}: {Error}", name, dest, ex.Message);
+        }
         var result = new DownloadResult(dest, length, sha, checksumSource, Downloaded: true, resumedFrom, attempt, sw.Elapsed);
         _logger.LogInformation("Downloaded {Name}: {MB:F1} MB in {Seconds:F1} s ({Rate:F1} MB/s), SHA-256 {Sha} ({Source})",
             name, length / 1e6, sw.Elapsed.TotalSeconds, result.BytesPerSecond / 1e6, sha, checksumSource);
@@ -400,6 +424,7 @@ public sealed class ModelDownloader : IDisposable
 
     private static bool IsRetriable(Exception ex, CancellationToken ct) => !ct.IsCancellationRequested && ex switch
     {
+        PartialFileException => false,
         ModelNotFoundOnServerException or ModelAccessDeniedException or NetworkUnavailableException or ChecksumMismatchException => false,
         DownloadTimeoutException => true,
         ModelDownloadException d => d.StatusCode is { } s && ((int)s == 429 || (int)s >= 500),
@@ -510,7 +535,14 @@ public sealed class ModelDownloader : IDisposable
 
         public void Append(ReadOnlySpan<byte> data)
         {
-            _file.Write(data);
+            try
+            {
+                _file.Write(data);
+            }
+            catch (IOException ex)
+            {
+                throw new PartialFileException(ex);
+            }
             _hash.AppendData(data);
             Length += data.Length;
         }
@@ -534,7 +566,14 @@ public sealed class ModelDownloader : IDisposable
 
         public string Finish()
         {
-            _file.Flush(flushToDisk: true);
+            try
+            {
+                _file.Flush(flushToDisk: true);
+            }
+            catch (IOException ex)
+            {
+                throw new PartialFileException(ex);
+            }
             return Convert.ToHexStringLower(_hash.GetHashAndReset());
         }
 
@@ -542,8 +581,23 @@ public sealed class ModelDownloader : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
-            _file.Dispose();
+            try
+            {
+                _file.Dispose();
+            }
+            catch (IOException)
+            {
+                // A buffered write that cannot reach the disk (disk full): the next run hashes what did.
+            }
             _hash.Dispose();
         }
+    }
+
+    /// <summary>Writing the partial file failed (not the network): not retried.</summary>
+    private sealed class PartialFileException(IOException inner) : IOException(inner.Message, inner)
+    {
+        /// <summary>ENOSPC or EDQUOT (28 and 122 on Linux, whose errno .NET keeps as the HResult).</summary>
+        public bool DiskFull => inner.HResult is 28 or 122 || inner.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+            || inner.Message.Contains("quota", StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -28,6 +28,33 @@ public sealed class ModelNotCachedException(string reference, string expectedPat
     public string ExpectedPath { get; } = expectedPath;
 }
 
+/// <summary>
+/// Offline use found the cached file damaged (its size, or its SHA-256 after a change, differs from what was
+/// downloaded). Online, the resolver fetches it again instead.
+/// </summary>
+public sealed class CachedModelCorruptException(string reference, string path, string damage)
+    : FastRankException($"the cached file of model '{reference}' ({path}) is damaged: {damage}; " +
+        $"run 'fastrank models pull {reference}' with network access to fetch it again")
+{
+    /// <summary>The reference as given.</summary>
+    public string Reference { get; } = reference;
+
+    /// <summary>The damaged file.</summary>
+    public string Path { get; } = path;
+
+    /// <summary>What is wrong with it.</summary>
+    public string Damage { get; } = damage;
+}
+
+/// <summary>The model cache folder (or a folder in it) cannot be read or searched (permissions).</summary>
+public sealed class ModelCacheAccessException(string directory, string problem)
+    : FastRankException($"the model cache {directory} cannot be used: {problem}; fix its permissions, or choose another folder " +
+        $"with --cache-dir or {ModelCache.CacheVariable}")
+{
+    /// <summary>The cache's root folder.</summary>
+    public string Directory { get; } = directory;
+}
+
 /// <summary>A download failed. Subclasses say why; the URL never carries query strings or tokens.</summary>
 public class ModelDownloadException : FastRankException
 {

@@ -392,6 +392,14 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         var rerankerOptions = options ?? _options.RerankerOptions;
         if (options is null && resolved.Entry is { } entry) rerankerOptions = entry.ApplyTo(rerankerOptions);
         if (rerankerOptions.LoggerFactory is null && _options.LoggerFactory is not null) rerankerOptions = rerankerOptions with { LoggerFactory = _options.LoggerFactory };
+        // The budget is checked on the loaded contexts below, but llama.cpp allocates a KV cache of any size and Linux
+        // overcommits: a cache beyond memory is killed by the OOM killer while llama.cpp clears it, before that check.
+        // What the options alone prove too large is refused before anything is allocated.
+        if (KvLowerBound(resolved.Path, rerankerOptions) is > 0 and var kvFloor && fileBytes + kvFloor - discountBytes > _options.MemoryBudgetBytes)
+        {
+            throw new PoolBudgetExceededException($"model '{slot.Name}' needs at least {(fileBytes + kvFloor) / 1e6:F0} MB (KV cache of {rerankerOptions.ParallelSequences} " +
+                $"parallel sequences of {rerankerOptions.MaxDocumentTokens} tokens: {kvFloor / 1e6:F0} MB), more than the pool's whole budget of {_options.MemoryBudgetBytes / 1e6:F0} MB");
+        }
         long loadStart = sw.ElapsedTicks;
         var reranker = await Reranker.LoadAsync(resolved.Path, rerankerOptions, ct).ConfigureAwait(false);
         double loadMs = Stopwatch.GetElapsedTime(0, sw.ElapsedTicks - loadStart).TotalMilliseconds;
@@ -531,6 +539,32 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>KV cache bytes of the reranker's configured method.</summary>
+    /// <summary>
+    /// A lower bound of the KV cache <paramref name="options"/> ask of the model at <paramref name="path"/>, from its GGUF
+    /// header alone (no llama.cpp): explicit parallel sequences x the per-document budget x the bytes of a cell (f16 keys
+    /// and values of every layer). 0 when it cannot tell (automatic parallelism is sized within its own KV budget).
+    /// </summary>
+    internal static long KvLowerBound(string path, RerankerOptions options)
+    {
+        if (options.ParallelSequences <= 0) return 0;
+        try
+        {
+            var header = Gguf.GgufReader.Read(path);
+            long layers = header.GetArchInteger("block_count") ?? 0;
+            long heads = header.GetArchInteger("attention.head_count") ?? 0;
+            long kvHeads = header.GetArchInteger("attention.head_count_kv") ?? heads;
+            long width = header.GetArchInteger("embedding_length") ?? 0;
+            long keyDim = header.GetArchInteger("attention.key_length") ?? (heads > 0 ? width / heads : 0);
+            long valueDim = header.GetArchInteger("attention.value_length") ?? keyDim;
+            long cell = layers * kvHeads * (keyDim + valueDim) * 2;
+            return cell <= 0 ? 0 : options.ParallelSequences * (long)options.MaxDocumentTokens * cell;
+        }
+        catch (Exception ex) when (ex is Gguf.GgufFormatException or IOException or UnauthorizedAccessException)
+        {
+            return 0; // the load reports the file's problem
+        }
+    }
+
     private static long KvCacheBytes(Reranker reranker)
     {
         var config = reranker.Engine(reranker.Options.Method).Context.Config;

@@ -97,6 +97,8 @@ public sealed class ModelResolver : IDisposable
     /// <exception cref="UnknownModelException">Not a file, catalog name, hf:// reference or URL.</exception>
     /// <exception cref="FileNotFoundException">A path that does not exist.</exception>
     /// <exception cref="ModelNotCachedException">Offline and not cached.</exception>
+    /// <exception cref="CachedModelCorruptException">Offline and the cached file is damaged.</exception>
+    /// <exception cref="ModelCacheAccessException">The cache folder cannot be read.</exception>
     /// <exception cref="ModelDownloadException">The download failed (see its subclasses).</exception>
     public Task<ResolvedModel> ResolveAsync(string? reference, IProgress<DownloadProgress>? progress = null, CancellationToken ct = default) =>
         ResolveAsync(Parse(reference), progress, ct);
@@ -116,6 +118,13 @@ public sealed class ModelResolver : IDisposable
             return new ResolvedModel(cached, reference, null);
         }
         string path = Cache.PathFor(reference);
+        if (ModelCache.AccessProblem(path) is { } problem) throw new ModelCacheAccessException(Cache.Directory, problem);
+        if (File.Exists(path) && ModelCache.Damage(path) is { } damage)
+        {
+            if (Offline) throw new CachedModelCorruptException(reference.DisplayName, path, damage);
+            _logger.LogWarning("{Model}: the cached file {Path} is damaged ({Damage}); downloading it again", reference.DisplayName, path, damage);
+            Cache.Remove(reference);
+        }
         if (Offline) throw new ModelNotCachedException(reference.DisplayName, path);
         var url = reference.DownloadUri(Endpoint);
         var request = new DownloadRequest(url, path)
