@@ -117,6 +117,15 @@ internal sealed unsafe class InferenceContext : IDisposable
             throw new ModelLoadException(
                 $"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells: {ex.Message}", ex);
         }
+        if (_handle.IsInvalid)
+        {
+            // llama.cpp refused the parameters (it logs why, e.g. n_seq_max above its limit) and returned no context:
+            // every native call on it would crash the process.
+            _handle.Dispose();
+            _hidden?.Dispose();
+            throw new ModelLoadException($"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells " +
+                $"(micro-batch {config.MicroBatchSize}, flash attention {(config.FlashAttention ? "on" : "off")}); its log says why");
+        }
         _ctx = _handle.DangerousGetHandle();
         _mem = LlamaNative.llama_get_memory(_ctx);
         int cap = config.BatchSize;

@@ -8,8 +8,8 @@ namespace FastRank.Ranking;
 /// The scheduler of a reranker's calls: one worker at a time drives the context. Pointwise calls waiting
 /// together are decoded in shared waves (<see cref="RankingEngine.DecodeWave"/>): a call joins between
 /// waves, waves take documents round-robin from the calls in arrival order (so a large call never starves
-/// small ones: each gets its share of every wave), and a cancelled call leaves at the next wave while the
-/// others go on. Calls of other methods run alone, in arrival order; pointwise calls that arrived after one
+/// small ones: each gets its share of every wave), and a cancelled call returns at once, its documents leaving at the
+/// next wave while the others go on. Calls of other methods run alone, in arrival order; pointwise calls that arrived after one
 /// wait for it.
 /// </summary>
 public sealed partial class Reranker
@@ -136,8 +136,11 @@ public sealed partial class Reranker
         var registrations = new CancellationTokenRegistration[active.Count];
         for (int i = 0; i < active.Count; i++)
         {
-            registrations[i] = active[i].Ct.Register(() =>
+            var call = active[i];
+            registrations[i] = call.Ct.Register(() =>
             {
+                // The caller returns now, not when the wave ends: its documents' outputs in this wave are dropped.
+                call.Done.TrySetCanceled(call.Ct);
                 if (Interlocked.Decrement(ref live) == 0) wave.Cancel();
             });
         }

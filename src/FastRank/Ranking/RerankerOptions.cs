@@ -36,8 +36,14 @@ public sealed record RerankerOptions
     /// </summary>
     public ScoreHead ScoreHead { get; init; } = ScoreHead.Auto;
 
-    /// <summary>Documents decoded together in parallel sequences; 0 chooses from <see cref="KvCacheBudgetBytes"/>.</summary>
+    /// <summary>
+    /// Documents decoded together in parallel sequences (at most 253: llama.cpp's 256 sequences less the prefix cache's);
+    /// 0 chooses from <see cref="KvCacheBudgetBytes"/>.
+    /// </summary>
     public int ParallelSequences { get; init; }
+
+    /// <summary>llama.cpp's limit of sequences in a context (LLAMA_MAX_SEQ) less the prefix cache's.</summary>
+    internal const int MaxParallelSequences = 256 - Engine.RankingEngine.DefaultPrefixSlots;
 
     /// <summary>Memory the KV cache of one reranker may take when <see cref="ParallelSequences"/> is automatic.</summary>
     public long KvCacheBudgetBytes { get; init; } = 1L << 30;
@@ -75,7 +81,8 @@ public sealed record RerankerOptions
     {
         if (MaxDocumentTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxDocumentTokens), "must be at least 1");
         if (MaxQueryTokens < 1) throw new ArgumentOutOfRangeException(nameof(MaxQueryTokens), "must be at least 1");
-        if (ParallelSequences < 0) throw new ArgumentOutOfRangeException(nameof(ParallelSequences), "must not be negative");
+        if (ParallelSequences is < 0 or > MaxParallelSequences)
+            throw new ArgumentOutOfRangeException(nameof(ParallelSequences), ParallelSequences, $"must be in 0..{MaxParallelSequences} (0: automatic)");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), "must not be negative");
         if (MicroBatchSize < 32) throw new ArgumentOutOfRangeException(nameof(MicroBatchSize), "must be at least 32");
         if (!Enum.IsDefined(ScoreHead)) throw new ArgumentOutOfRangeException(nameof(ScoreHead), ScoreHead, "unknown score head");
