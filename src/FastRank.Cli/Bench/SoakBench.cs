@@ -354,7 +354,8 @@ internal static class SoakBench
 
         private async Task OneAsync(int i)
         {
-            var random = new Random(HashCode.Combine(o.Seed, name, i));
+            // Deterministic per seed, phase and call (HashCode.Combine is seeded at random per process).
+            var random = new Random(unchecked((o.Seed * 7919) ^ (name.Length * 104729) ^ (name[0] * 31) ^ (i * 1_000_003)));
             var method = Pick(random);
             int m = Array.IndexOf(Methods, method);
             bool hostile = random.NextDouble() < o.HostileShare;

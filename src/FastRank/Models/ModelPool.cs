@@ -392,9 +392,8 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         var rerankerOptions = options ?? _options.RerankerOptions;
         if (options is null && resolved.Entry is { } entry) rerankerOptions = entry.ApplyTo(rerankerOptions);
         if (rerankerOptions.LoggerFactory is null && _options.LoggerFactory is not null) rerankerOptions = rerankerOptions with { LoggerFactory = _options.LoggerFactory };
-        // The budget is checked on the loaded contexts below, but llama.cpp allocates a KV cache of any size and Linux
-        // overcommits: a cache beyond memory is killed by the OOM killer while llama.cpp clears it, before that check.
-        // What the options alone prove too large is refused before anything is allocated.
+        // The budget is checked on the loaded contexts below; what the options alone prove beyond it is refused before
+        // anything is loaded (a cache beyond the machine's memory is refused by the context itself, InferenceContext).
         if (KvLowerBound(resolved.Path, rerankerOptions) is > 0 and var kvFloor && fileBytes + kvFloor - discountBytes > _options.MemoryBudgetBytes)
         {
             throw new PoolBudgetExceededException($"model '{slot.Name}' needs at least {(fileBytes + kvFloor) / 1e6:F0} MB (KV cache of {rerankerOptions.ParallelSequences} " +
@@ -538,7 +537,6 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         return _slots.TryGetValue(name, out var slot) ? slot : throw new ModelNotRegisteredException(name, [.. _slots.Keys]);
     }
 
-    /// <summary>KV cache bytes of the reranker's configured method.</summary>
     /// <summary>
     /// A lower bound of the KV cache <paramref name="options"/> ask of the model at <paramref name="path"/>, from its GGUF
     /// header alone (no llama.cpp): explicit parallel sequences x the per-document budget x the bytes of a cell (f16 keys
@@ -565,6 +563,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>KV cache bytes of the reranker's configured method.</summary>
     private static long KvCacheBytes(Reranker reranker)
     {
         var config = reranker.Engine(reranker.Options.Method).Context.Config;
