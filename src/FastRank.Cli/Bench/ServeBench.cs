@@ -29,6 +29,7 @@ internal sealed record ServeBenchOptions(string ModelPath, string Label, int[] C
 
 /// <summary>The swap soak of <c>fastrank bench --serve --swap-seconds N</c>.</summary>
 /// <param name="Seconds">Its length.</param>
+/// <param name="SwapEvery">Seconds between the end of a swap and the next.</param>
 /// <param name="Clients">Concurrent clients.</param>
 /// <param name="Documents">Documents per request.</param>
 /// <param name="Requests">Requests answered.</param>
@@ -38,7 +39,7 @@ internal sealed record ServeBenchOptions(string ModelPath, string Label, int[] C
 /// <param name="RssAfterWarmupMb">Resident memory at the end of the warm-up (the first swap done).</param>
 /// <param name="RssEndMb">Resident memory at the end.</param>
 /// <param name="RssMaxMb">Largest resident memory sampled after the warm-up.</param>
-internal sealed record SwapSoak(double Seconds, int Clients, int Documents, int Requests, int Failed, int Swaps, int SwapFailures,
+internal sealed record SwapSoak(double Seconds, double SwapEvery, int Clients, int Documents, int Requests, int Failed, int Swaps, int SwapFailures,
     double RssAfterWarmupMb, double RssEndMb, double RssMaxMb)
 {
     /// <summary>Resident memory growth after the warm-up, end over start.</summary>
@@ -78,7 +79,7 @@ internal sealed record ServeBenchReport(string Model, string Machine, string Com
         {
             sb.AppendLine().AppendLine("## Hot swaps under load").AppendLine();
             sb.Append(CultureInfo.InvariantCulture,
-                $"{k.Clients} clients sent {k.Documents}-document requests without pause for {k.Seconds:F0} s while the model was swapped through `POST /admin/models/bench/swap` every few seconds (a new version loaded, the old one retired when its last request ends).").AppendLine().AppendLine();
+                $"{k.Clients} clients sent {k.Documents}-document requests without pause for {k.Seconds:F0} s while the model was swapped through `POST /admin/models/bench/swap` every {k.SwapEvery:F0} s after the previous swap ended (a new version loaded and warmed up beside the old one, which is retired when its last request ends).").AppendLine().AppendLine();
             sb.AppendLine("| requests | failed | swaps | failed swaps | RSS after warm-up MB | RSS end MB | RSS max MB | RSS growth |");
             sb.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             sb.AppendLine(CultureInfo.InvariantCulture,
@@ -241,7 +242,7 @@ internal static class ServeBench
         await swapper.ConfigureAwait(false);
         double endRss = ProcessMemory.ResidentBytes() / 1e6;
         if (double.IsNaN(warmRss)) warmRss = endRss;
-        return new SwapSoak(o.SwapSeconds, clients, documents.Length, requests, failed, swaps, swapFailures, warmRss, endRss, Math.Max(maxRss, endRss));
+        return new SwapSoak(o.SwapSeconds, o.SwapEvery, clients, documents.Length, requests, failed, swaps, swapFailures, warmRss, endRss, Math.Max(maxRss, endRss));
     }
 
     private static async Task<ServePoint> LoadAsync(string target, HttpClient http, Uri url, string model, string[] queries, string[] documents,
