@@ -50,23 +50,16 @@ internal static class EvalCommand
         var k1 = new Option<float>("--bm25-k1") { Description = "BM25 k1", DefaultValueFactory = _ => 0.9f };
         var b = new Option<float>("--bm25-b") { Description = "BM25 b", DefaultValueFactory = _ => 0.4f };
         var permutations = new Option<int>("--permutations") { Description = "Permutations of the randomization test", DefaultValueFactory = _ => Significance.DefaultPermutations };
-        var maxDocTokens = new Option<int>("--max-doc-tokens") { Description = "Per-document token budget (longer documents are truncated)", DefaultValueFactory = _ => 512 };
-        var instruction = new Option<string?>("--instruction") { Description = "Pointwise instruction" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores)" };
-        var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
-        var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
         var cacheDir = CliModels.CacheDir();
         var offline = CliModels.Offline();
-        var icr = IcrCliOptions.Create();
-        var first = FirstCliOptions.Create();
+        var rerankerOptions = RerankerCliOptions.Create();
 
         var cmd = new Command("eval", "Evaluate reranking on a test collection (BEIR or TREC files): rerank the first stage's top-k, report trec_eval's measures, latency, tokens, significance")
         {
             dataset, corpus, topics, qrels, split, model, methods, run, topK, queries, metrics, outDir, json, bm25Index, k1, b, permutations,
-            maxDocTokens, instruction, threads, parallel, gpuLayers, cacheDir, offline,
+            cacheDir, offline,
         };
-        icr.AddTo(cmd);
-        first.AddTo(cmd);
+        rerankerOptions.AddTo(cmd);
         cmd.Add(CreateMetrics(output));
         cmd.SetAction(async (parse, ct) =>
         {
@@ -74,13 +67,13 @@ internal static class EvalCommand
             int k = parse.GetValue(topK);
             if (k < 1) throw new UsageException("--top-k must be at least 1");
             if (parse.GetValue(queries) is < 1) throw new UsageException("--queries must be at least 1");
-            if (parse.GetValue(maxDocTokens) < 1) throw new UsageException("--max-doc-tokens must be at least 1");
             if (parse.GetValue(permutations) < 1) throw new UsageException("--permutations must be at least 1");
             if (parse.GetValue(k1) is < 0 or float.NaN) throw new UsageException("--bm25-k1 must not be negative");
             if (parse.GetValue(b) is < 0 or > 1 or float.NaN) throw new UsageException("--bm25-b must be between 0 and 1");
             var metricList = ReadMetrics(parse.GetValue(metrics));
             var kinds = ParseMethods(parse.GetValue(methods) ?? []);
             using var loggerFactory = CliModels.Logging(verbose);
+            var options = rerankerOptions.Read(parse, kinds.Count > 0 ? kinds[0] : RerankMethod.Pointwise, loggerFactory);
             bool isOffline = parse.GetValue(offline);
 
             var data = await LoadDatasetAsync(parse.GetValue(dataset), parse.GetValue(corpus), parse.GetValue(topics), parse.GetValue(qrels), parse.GetValue(split)!,
@@ -111,18 +104,6 @@ internal static class EvalCommand
                 output.Error.WriteLine(string.Create(Inv, $"bm25: {(index.Built ? "built" : "cached")} index of {index.Count} documents at {index.Path}; {evalQueries.Count} queries searched in {sw.Elapsed.TotalSeconds:F1} s"));
             }
 
-            var options = new RerankerOptions
-            {
-                Method = kinds.Count > 0 ? kinds[0] : RerankMethod.Pointwise,
-                Instruction = parse.GetValue(instruction),
-                MaxDocumentTokens = parse.GetValue(maxDocTokens),
-                Threads = parse.GetValue(threads),
-                ParallelSequences = parse.GetValue(parallel),
-                GpuLayers = parse.GetValue(gpuLayers),
-                Icr = icr.Read(parse),
-                First = first.Read(parse),
-                LoggerFactory = loggerFactory,
-            };
             using var resolver = CliModels.CreateResolver(parse.GetValue(cacheDir), isOffline, loggerFactory);
             var reference = CliModels.Parse(resolver, parse.GetValue(model));
             var resolved = await CliModels.ResolveWithProgressAsync(resolver, reference, output, ct).ConfigureAwait(false);

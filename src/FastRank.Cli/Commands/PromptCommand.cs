@@ -23,39 +23,22 @@ internal static class PromptCommand
         var document = new Option<string[]>("--document") { Description = "A document (repeat for several)", Arity = ArgumentArity.ZeroOrMore };
         var docs = new Option<string?>("--docs", "-d") { Description = "Documents: a .jsonl file ({\"text\"} per line), a text file (one per line), or - for stdin" };
         var json = new Option<bool>("--json") { Description = "Print JSON: every part's text, token ids and pieces" };
-        var instruction = new Option<string?>("--instruction") { Description = "Pointwise instruction" };
-        var template = new Option<string?>("--template") { Description = "Pointwise prompt template with {query}, {document} (and {instruction})" };
-        var maxDocTokens = new Option<int>("--max-doc-tokens") { Description = "Per-document token budget (longer documents are truncated)", DefaultValueFactory = _ => 512 };
-        var icr = IcrCliOptions.Create();
-        var first = FirstCliOptions.Create();
+        var rerankerOptions = RerankerCliOptions.PromptOnly();
         var cmd = new Command("prompt", "Show the exact prompts a method decodes: text, token ids and pieces, and which part comes from the prefix cache")
         {
-            model, cacheDir, offline, method, query, document, docs, json, instruction, template, maxDocTokens,
+            model, cacheDir, offline, method, query, document, docs, json,
         };
-        icr.AddTo(cmd);
-        first.AddTo(cmd);
+        rerankerOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             var texts = new List<string>(parse.GetValue(document) ?? []);
             if (parse.GetValue(docs) is { } source) texts.AddRange(DocumentReader.Read(source, Console.In).Select(d => d.Text));
             if (texts.Count == 0) throw new UsageException("give documents with --document TEXT (repeatable) or --docs FILE");
-            if (parse.GetValue(maxDocTokens) < 1) throw new UsageException("--max-doc-tokens must be at least 1");
             bool verbose = parse.GetValue(Cli.Verbose);
             using var loggerFactory = CliModels.Logging(verbose);
+            var options = rerankerOptions.Read(parse, parse.GetValue(method), loggerFactory);
             using var resolver = CliModels.CreateResolver(parse.GetValue(cacheDir), parse.GetValue(offline), loggerFactory);
             var resolved = await CliModels.ResolveWithProgressAsync(resolver, CliModels.Parse(resolver, parse.GetValue(model)), output, ct).ConfigureAwait(false);
-            RerankMethod m = parse.GetValue(method);
-            var options = new RerankerOptions
-            {
-                Method = m,
-                Instruction = parse.GetValue(instruction),
-                PromptTemplate = parse.GetValue(template),
-                MaxDocumentTokens = parse.GetValue(maxDocTokens),
-                Icr = icr.Read(parse),
-                First = first.Read(parse),
-                ParallelSequences = 1,
-                LoggerFactory = loggerFactory,
-            };
             bool explicitMethod = parse.GetResult(method) is { Implicit: false };
             if (!explicitMethod && resolved.Entry is not null) options = resolved.Entry.ApplyTo(options);
             using var ranker = Reranker.Load(resolved.Path, options);

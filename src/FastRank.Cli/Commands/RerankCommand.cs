@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using FastRank.Models;
 using FastRank.Ranking;
-using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace FastRank.Cli.Commands;
@@ -25,44 +24,21 @@ internal static class RerankCommand
         var method = new Option<RerankMethod>("--method") { Description = "Ranking method (pointwise, first, listwise-generate)", DefaultValueFactory = _ => RerankMethod.Pointwise, CustomParser = MethodNames.Parse };
         var topN = new Option<int?>("--top-n", "-n") { Description = "Return only the N best documents" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
-        var instruction = new Option<string?>("--instruction") { Description = "Pointwise instruction" };
-        var template = new Option<string?>("--template") { Description = "Pointwise prompt template with {query}, {document} (and {instruction})" };
-        var maxDocTokens = new Option<int>("--max-doc-tokens") { Description = "Per-document token budget (longer documents are truncated)", DefaultValueFactory = _ => 512 };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (0: all cores)" };
-        var parallel = new Option<int>("--parallel") { Description = "Documents decoded together (0: automatic)" };
-        var gpuLayers = new Option<int>("--gpu-layers") { Description = "Layers to offload to a GPU (GPU builds of llama.cpp only)" };
-        var scoreHead = ScoreHeadOption.Create();
-        var icr = IcrCliOptions.Create();
-        var first = FirstCliOptions.Create();
+        var rerankerOptions = RerankerCliOptions.Create();
 
         var cmd = new Command("rerank", "Rank documents by relevance to a query")
         {
-            model, query, docs, method, topN, json, instruction, template, maxDocTokens, threads, parallel, gpuLayers, scoreHead, use, cacheDir, offline,
+            model, query, docs, method, topN, json, use, cacheDir, offline,
         };
-        icr.AddTo(cmd);
-        first.AddTo(cmd);
+        rerankerOptions.AddTo(cmd);
         cmd.SetAction(async (parse, ct) =>
         {
             bool verbose = parse.GetValue(Cli.Verbose);
             int? n = parse.GetValue(topN);
             if (n is < 0) throw new UsageException("--top-n must not be negative");
-            if (parse.GetValue(maxDocTokens) < 1) throw new UsageException("--max-doc-tokens must be at least 1");
+            using var loggerFactory = CliModels.Logging(verbose);
+            var options = rerankerOptions.Read(parse, parse.GetValue(method), loggerFactory);
             var input = DocumentReader.Read(parse.GetValue(docs)!, Console.In);
-            using var loggerFactory = verbose ? LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).AddFilter(l => l >= LogLevel.Information)) : null;
-            var options = new RerankerOptions
-            {
-                Method = parse.GetValue(method),
-                Instruction = parse.GetValue(instruction),
-                PromptTemplate = parse.GetValue(template),
-                MaxDocumentTokens = parse.GetValue(maxDocTokens),
-                Threads = parse.GetValue(threads),
-                ParallelSequences = parse.GetValue(parallel),
-                GpuLayers = parse.GetValue(gpuLayers),
-                ScoreHead = parse.GetValue(scoreHead),
-                Icr = icr.Read(parse),
-                First = first.Read(parse),
-                LoggerFactory = loggerFactory,
-            };
             // Every --model becomes a name in a pool; the selected ones rank in turn (each downloaded first if needed).
             using var resolver = CliModels.CreateResolver(parse.GetValue(cacheDir), parse.GetValue(offline), loggerFactory);
             var specs = ModelSpecs(parse.GetValue(model) ?? []);

@@ -106,6 +106,17 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void EvalAcceptsEveryOptionOfRerankButItsInputAndModelChoice()
+    {
+        var root = FastRank.Cli.Cli.Build(new FastRank.Cli.CliOutput(TextWriter.Null, TextWriter.Null));
+        HashSet<string> Names(string command) => [.. root.Subcommands.Single(c => c.Name == command).Options.Select(o => o.Name)];
+        // rerank's own: one query and its documents, the N best, several named models.
+        string[] rerankOnly = ["--query", "--docs", "--top-n", "--use"];
+        Assert.Empty(Names("rerank").Except(Names("eval")).Except(rerankOnly));
+        Assert.Contains("--score-head", Names("eval"));
+    }
+
+    [Fact]
     public void SynthWritesTheChosenVocabulary()
     {
         string model = TestModels.TempPath("cli-llama3.gguf");

@@ -65,11 +65,44 @@ public sealed class EvalCliTests
     [InlineData(new[] { "eval", "--dataset", "x", "--method", "sideways" }, "unknown method 'sideways'")]
     [InlineData(new[] { "eval", "--dataset", "x", "--top-k", "0" }, "--top-k must be at least 1")]
     [InlineData(new[] { "eval", "--dataset", "x", "--bm25-b", "1.5" }, "--bm25-b must be between 0 and 1")]
+    [InlineData(new[] { "eval", "--dataset", "x", "--score-head", "logits" }, "unknown score head 'logits'")]
+    [InlineData(new[] { "eval", "--dataset", "x", "--max-doc-tokens", "0" }, "--max-doc-tokens must be at least 1")]
+    [InlineData(new[] { "eval", "--dataset", "x", "--icr-max-context", "100" }, "--icr-max-context must be at least 256")]
     public void UsageErrorsExitWithTwo(string[] args, string message)
     {
         var (code, _, stderr) = Run(args);
         Assert.Equal(2, code);
         Assert.Contains(message, stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RerankersScoreHeadAndTemplateApplyToEval()
+    {
+        var known = KnownAnswerDataset.Create(TestModels.Get("match", "f32"), queries: 2, candidates: 3);
+        // Each reranked (query, document)'s score in the pointwise run eval writes.
+        Dictionary<string, string> Scores(string model, params string[] options)
+        {
+            string outDir = TestModels.TempPath("eval-options");
+            var (code, _, stderr) = Run(["eval", "--dataset", known.Directory, "--run", known.NoisyRun, "--model", model, "--method", "pointwise",
+                "--top-k", "3", "--threads", "1", "--out", outDir, "--json", .. options]);
+            Assert.True(code == 0, stderr);
+            string run = Directory.GetFiles(outDir, "*.pointwise.trec").Single();
+            return File.ReadLines(run).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .ToDictionary(f => $"{f[0]} {f[2]}", f => f[4], StringComparer.Ordinal);
+        }
+
+        // --score-head: on a model with a yes/no rank head, the rank head and the LM head score differently.
+        var rank = Scores(TestModels.Small, "--score-head", "rank");
+        Assert.Equal(6, rank.Count);
+        Assert.NotEqual(rank, Scores(TestModels.Small, "--score-head", "lm"));
+        // A model without a yes/no rank head: rank is refused as rerank refuses it.
+        var (refused, _, error) = Run("eval", "--dataset", known.Directory, "--run", known.NoisyRun, "--model", TestModels.Tiny, "--score-head", "rank",
+            "--top-k", "3", "--threads", "1", "--out", TestModels.TempPath("eval-refused"));
+        Assert.Equal(1, refused);
+        Assert.Contains("rank head", error, StringComparison.Ordinal);
+
+        // --template: another prompt, other scores.
+        Assert.NotEqual(Scores(TestModels.Tiny), Scores(TestModels.Tiny, "--template", "Query: {query}\nDocument: {document}\nRelevant:"));
     }
 
     [Fact]
