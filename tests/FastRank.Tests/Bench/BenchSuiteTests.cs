@@ -1,20 +1,13 @@
 using System.Text.Json;
 using FastRank.Cli.Commands;
 using FastRank.Ranking;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Bench;
 
 /// <summary><c>fastrank bench</c>: the suite (several methods, sweeps, report folder) and the pointwise JSON, run in-process on small workloads.</summary>
 public sealed class BenchSuiteTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public void SuiteOfEveryMethodWritesTheReportFolder()
     {

@@ -1,18 +1,11 @@
 using System.Text.Json;
 using FastRank.Synthetic;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.CommandLine;
 
 public sealed class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void SynthThenRerankJsonEndToEnd()
     {

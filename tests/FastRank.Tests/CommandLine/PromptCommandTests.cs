@@ -1,19 +1,12 @@
 using System.Text.Json;
 using FastRank.Ranking;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.CommandLine;
 
 /// <summary><c>fastrank prompt</c>: the parts it prints are exactly what the methods decode.</summary>
 public sealed class PromptCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static List<(string Role, int[] Ids, string Text, int[] Documents)> Parts(JsonElement prompt) =>
         [.. prompt.GetProperty("parts").EnumerateArray().Select(p => (
             p.GetProperty("role").GetString()!,

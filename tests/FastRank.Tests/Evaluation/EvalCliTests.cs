@@ -1,19 +1,12 @@
 using System.Text.Json;
 using FastRank.Tests.Models;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Evaluation;
 
 /// <summary>fastrank eval metrics (no model) and the eval command's errors, run in-process as the other CLI tests do.</summary>
 public sealed class EvalCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void MetricsPrintsTrecEvalsFiguresForAnExistingRun()
     {

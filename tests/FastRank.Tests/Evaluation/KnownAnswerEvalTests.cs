@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Xunit.Abstractions;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Evaluation;
 
@@ -11,14 +12,6 @@ namespace FastRank.Tests.Evaluation;
 public sealed class KnownAnswerEvalTests(ITestOutputHelper output)
 {
     private const int Queries = 12, Candidates = 20;
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     /// <summary>The report's systems by method (the first stage, which has none, as "first-stage").</summary>
     private static Dictionary<string, JsonElement> Systems(JsonDocument report) =>

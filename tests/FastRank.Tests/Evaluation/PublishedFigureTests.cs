@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Xunit.Abstractions;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Evaluation;
 
@@ -28,12 +29,10 @@ public sealed class PublishedFigureTests(ITestOutputHelper output)
         string method = Environment.GetEnvironmentVariable("FASTRANK_EVAL_METHOD") ?? "pointwise";
         string queries = Environment.GetEnvironmentVariable("FASTRANK_EVAL_QUERIES") ?? "50";
         string outDir = TestModels.TempPath("eval-long");
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(["eval", "--dataset", dataset, "--model", model, "--method", method, "--queries", queries, "--top-k", "100",
-            "--metrics", "ndcg@10,mrr@10,recall@100", "--out", outDir, "--json"], o, e);
-        Assert.True(code == 0, e.ToString());
-        using var report = JsonDocument.Parse(o.ToString());
+        var (code, stdout, stderr) = Run("eval", "--dataset", dataset, "--model", model, "--method", method, "--queries", queries, "--top-k", "100",
+            "--metrics", "ndcg@10,mrr@10,recall@100", "--out", outDir, "--json");
+        Assert.True(code == 0, stderr);
+        using var report = JsonDocument.Parse(stdout);
         var systems = report.RootElement.GetProperty("systems").EnumerateArray().ToList();
         double bm25 = systems[0].GetProperty("mean").GetProperty("ndcg@10").GetDouble();
         double reranked = systems[1].GetProperty("mean").GetProperty("ndcg@10").GetDouble();

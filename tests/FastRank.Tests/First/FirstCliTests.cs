@@ -1,20 +1,13 @@
 using System.Text.Json;
 using FastRank.Cli;
 using FastRank.Ranking;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.First;
 
 /// <summary>The fastrank command line with the listwise methods, run in-process.</summary>
 public class FirstCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Cli.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     private static string DocsFile()
     {
         string path = TestModels.TempPath("docs.txt");

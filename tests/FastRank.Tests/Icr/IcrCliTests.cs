@@ -1,18 +1,11 @@
 using System.Text.Json;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Icr;
 
 /// <summary><c>fastrank rerank --method icr</c> and <c>fastrank bench --method icr</c>, run in-process.</summary>
 public sealed class IcrCliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Theory]
     [InlineData("masked")]
     [InlineData("none")]

@@ -1,6 +1,7 @@
 using FastRank.Engine;
 using FastRank.Gguf;
 using FastRank.Synthetic;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Icr;
 
@@ -11,10 +12,8 @@ public sealed class MatchModelTests
     public void SynthCommandWritesTheMatchModel()
     {
         string path = TestModels.TempPath("match.gguf");
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = FastRank.Cli.Cli.Run(["synth", "--shape", "match", "--seed", "7", "--out", path], stdout, stderr);
-        Assert.True(code == 0, stderr.ToString());
+        var (code, _, stderr) = Run("synth", "--shape", "match", "--seed", "7", "--out", path);
+        Assert.True(code == 0, stderr);
         var gguf = GgufReader.Read(path);
         Assert.Equal("llama", gguf.Architecture);
         Assert.Equal(2, gguf.GetArchInteger("block_count"));

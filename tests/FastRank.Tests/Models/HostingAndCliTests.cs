@@ -7,6 +7,7 @@ using FastRank.Models;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Models;
 
@@ -55,14 +56,6 @@ public sealed class AddFastRankTests
 /// <summary>The fastrank command's models, rerank (several models, the default) and quantize, run in-process.</summary>
 public sealed class ModelsCliTests(ITestOutputHelper output)
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public async Task List_Pull_Path_Rm_RoundTrip()
     {

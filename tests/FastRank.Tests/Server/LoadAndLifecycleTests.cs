@@ -6,6 +6,7 @@ using FastRank.Ranking;
 using FastRank.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using static FastRank.Tests.InProcessCli;
 
 namespace FastRank.Tests.Server;
 
@@ -213,10 +214,9 @@ public sealed class ServeOptionsTests
     {
         foreach (var args in new[] { new[] { "serve", "--port", "70000" }, ["serve", "--queue", "0"], ["serve", "--method", "magic"], ["serve", "-m", "a=x.gguf", "--use", "b"] })
         {
-            var err = new StringWriter();
-            int code = FastRank.Cli.Cli.Run(args, new StringWriter(), err);
+            var (code, _, err) = Run(args);
             Assert.True(code == 2, $"{string.Join(' ', args)}: {code} {err}");
-            Assert.Contains("FastRank:", err.ToString(), StringComparison.Ordinal);
+            Assert.Contains("FastRank:", err, StringComparison.Ordinal);
         }
     }
 }
