@@ -149,7 +149,13 @@ public sealed unsafe class LlamaModel : IDisposable
     public long SizeInBytes { get; }
 
     /// <summary>Bytes of KV cache one token position takes (all layers, K and V, f16).</summary>
-    public long KvBytesPerCell => (long)LayerCount * KvHeadCount * (HeadDim + ValueHeadDim) * 2;
+    public long KvBytesPerCell => KvCellBytes(LayerCount, KvHeadCount, HeadDim, ValueHeadDim);
+
+    /// <summary>
+    /// Bytes of KV cache one token position takes: f16 keys and values of every layer (llama.cpp's default cache
+    /// types, which every FastRank context uses). The one formula, for loaded models and for GGUF headers alike.
+    /// </summary>
+    internal static long KvCellBytes(long layers, long kvHeads, long keyDim, long valueDim) => layers * kvHeads * (keyDim + valueDim) * 2;
 
     internal LLamaWeights Weights => _weights;
 

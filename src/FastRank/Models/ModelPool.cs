@@ -539,8 +539,8 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
 
     /// <summary>
     /// A lower bound of the KV cache <paramref name="options"/> ask of the model at <paramref name="path"/>, from its GGUF
-    /// header alone (no llama.cpp): explicit parallel sequences x the per-document budget x the bytes of a cell (f16 keys
-    /// and values of every layer). 0 when it cannot tell (automatic parallelism is sized within its own KV budget).
+    /// header alone (no llama.cpp): explicit parallel sequences x the per-document budget x the bytes of a cell
+    /// (<see cref="Engine.LlamaModel.KvCellBytes"/>). 0 when it cannot tell (automatic parallelism is sized within its own KV budget).
     /// </summary>
     internal static long KvLowerBound(string path, RerankerOptions options)
     {
@@ -554,7 +554,7 @@ public sealed class ModelPool : IDisposable, IAsyncDisposable
             long width = header.GetArchInteger("embedding_length") ?? 0;
             long keyDim = header.GetArchInteger("attention.key_length") ?? (heads > 0 ? width / heads : 0);
             long valueDim = header.GetArchInteger("attention.value_length") ?? keyDim;
-            long cell = layers * kvHeads * (keyDim + valueDim) * 2;
+            long cell = Engine.LlamaModel.KvCellBytes(layers, kvHeads, keyDim, valueDim);
             return cell <= 0 ? 0 : options.ParallelSequences * (long)options.MaxDocumentTokens * cell;
         }
         catch (Exception ex) when (ex is Gguf.GgufFormatException or IOException or UnauthorizedAccessException)

@@ -96,5 +96,8 @@ public sealed class PointwisePromptTests
         Assert.Equal(4, model.KvHeadCount);
         Assert.Equal(64, model.HeadDim);
         Assert.Equal(8L * 4 * (64 + 64) * 2, model.KvBytesPerCell);
+        // The model pool's bound from the GGUF header alone (before llama.cpp loads the file) agrees with the loaded model.
+        var options = new RerankerOptions { ParallelSequences = 3, MaxDocumentTokens = 100 };
+        Assert.Equal(3L * 100 * model.KvBytesPerCell, FastRank.Models.ModelPool.KvLowerBound(TestModels.Small, options));
     }
 }
