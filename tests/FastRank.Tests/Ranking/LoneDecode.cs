@@ -1,5 +1,6 @@
 using LLama;
 using LLama.Common;
+using LLama.Extensions;
 using LLama.Native;
 
 namespace FastRank.Tests.Ranking;
@@ -10,7 +11,7 @@ namespace FastRank.Tests.Ranking;
 /// </summary>
 internal static class LoneDecode
 {
-    public static float[] LastLogits(string modelPath, LLamaWeights weights, int[] prompt, bool flashAttention = true)
+    public static float[] LastLogits(string modelPath, LLamaWeights weights, int[] prompt, bool flashAttention = true, bool f32Kv = false)
     {
         uint cells = (uint)((prompt.Length + 255) / 256 * 256);
         var p = new ModelParams(modelPath)
@@ -22,13 +23,19 @@ internal static class LoneDecode
             BatchThreads = Environment.ProcessorCount,
             FlashAttention = flashAttention,
         };
-        using var ctx = weights.CreateContext(p);
+        p.ToLlamaContextParams(out LLamaContextParams cp);
+        if (f32Kv)
+        {
+            cp.type_k = GGMLType.GGML_TYPE_F32;
+            cp.type_v = GGMLType.GGML_TYPE_F32;
+        }
+        using var handle = SafeLLamaContextHandle.Create(weights.NativeHandle, cp);
         var batch = new LLamaBatch();
         int last = -1;
         for (int i = 0; i < prompt.Length; i++)
             last = batch.Add((LLamaToken)prompt[i], i, (LLamaSeqId)0, i == prompt.Length - 1);
-        var status = ctx.NativeHandle.Decode(batch);
+        var status = handle.Decode(batch);
         Assert.Equal(DecodeResult.Ok, status);
-        return ctx.NativeHandle.GetLogitsIth(last).ToArray();
+        return handle.GetLogitsIth(last).ToArray();
     }
 }
