@@ -9,8 +9,8 @@ namespace FastRank.Ranking;
 /// together are decoded in shared waves (<see cref="RankingEngine.DecodeWave"/>): a call joins between
 /// waves, waves take documents round-robin from the calls in arrival order (so a large call never starves
 /// small ones: each gets its share of every wave), and a cancelled call returns at once, its documents leaving at the
-/// next wave while the others go on. Calls of other methods run alone, in arrival order; pointwise calls that arrived after one
-/// wait for it.
+/// next wave while the others go on. Calls of other methods run alone, in arrival order (a cancelled one returns at once too,
+/// the worker aborting its decode behind it); pointwise calls that arrived after one wait for it.
 /// </summary>
 public sealed partial class Reranker
 {
@@ -97,6 +97,9 @@ public sealed partial class Reranker
     {
         call.Registration.Dispose();
         call.Started = Stopwatch.GetTimestamp();
+        // The caller returns as soon as it cancels, as a pointwise caller does: the worker aborts the decode in progress
+        // (llama.cpp's abort callback) and resets the engine before the next call, without the caller waiting for it.
+        using var returnNow = call.Ct.Register(() => call.Done.TrySetCanceled(call.Ct));
         try
         {
             call.Ct.ThrowIfCancellationRequested();

@@ -115,6 +115,29 @@ public sealed class SchedulerTests
         AssertSame(expected, await ranker.RerankAsync("kept", docs)); // still usable
     }
 
+    [Theory]
+    [InlineData(RerankMethod.First)]
+    [InlineData(RerankMethod.Icr)]
+    [InlineData(RerankMethod.ListwiseGenerate)]
+    public async Task CancellingARunningCallOfAnotherMethod_ReturnsAtOnce_AndTheNextCallIsUnharmed(RerankMethod method)
+    {
+        using var ranker = Reranker.Load(TestModels.Tiny, new RerankerOptions { Threads = 1, MaxDocumentTokens = 64 });
+        string[] probe = ["alpha beta", "gamma", "delta epsilon zeta"];
+        var expected = ranker.Rerank("q", probe, method);
+        var context = ranker.Engine(method).Context;
+        long before = context.DecodeCalls;
+        using var cts = new CancellationTokenSource();
+        var running = ranker.RerankAsync("a long list", SyntheticText.Documents(400, 60, seed: 6), method, ct: cts.Token);
+        // Wait until the worker is decoding the call (not holding it in the queue, where cancelling always returned at once).
+        while (context.DecodeCalls == before && !running.IsCompleted) await Task.Delay(1);
+        Assert.False(running.IsCompleted, "the long call ended before it could be cancelled");
+        cts.Cancel();
+        // The registration completes the call on the cancelling thread: no waiting for the decode in progress to abort.
+        Assert.True(running.IsCanceled, "the cancelled call did not return at once");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
+        AssertSame(expected, await ranker.RerankAsync("q", probe, method));
+    }
+
     [Fact]
     public async Task OtherMethods_RunInArrivalOrder_BetweenPointwiseCalls()
     {
