@@ -117,8 +117,11 @@ public static class GgufModelValidator
                 string text = AsCString(tokens[i]);
                 if (text.Length == 0) text = $"[EMPTY_{i.ToString(CultureInfo.InvariantCulture)}]";
                 if (!ids.TryAdd(text, i))
+                {
+                    string read = (tokens[i] + tokens[ids[text]]).Contains('\0', StringComparison.Ordinal) ? " as llama.cpp reads them (up to a NUL byte)" : "";
                     throw Fail(GgufModelProblem.DuplicateToken,
-                        $"vocabulary entries {ids[text]} and {i} are both '{Printable(text)}'{(tokens[i].Contains('\0', StringComparison.Ordinal) || tokens[ids[text]].Contains('\0', StringComparison.Ordinal) ? " as llama.cpp reads them (up to a NUL byte)" : "")} (llama.cpp aborts on duplicate tokens)", tokensKey);
+                        $"vocabulary entries {ids[text]} and {i} are both '{Printable(text)}'{read} (llama.cpp aborts on duplicate tokens)", tokensKey);
+                }
             }
 
             CheckParallelArray("tokenizer.ggml.scores", tokens.Length, GgufValueType.Float32, GgufValueType.Int32);
