@@ -32,6 +32,10 @@ public enum GgufModelProblem
 
     /// <summary>A tensor has a type the model cannot use where it is used.</summary>
     TensorType,
+
+    /// <summary>A metadata string holds a NUL byte (llama.cpp reads C strings: it would see another value than the
+    /// validator) or is empty (LLamaSharp 0.30.0's metadata reader throws on an empty value).</summary>
+    MetadataString,
 }
 
 /// <summary>

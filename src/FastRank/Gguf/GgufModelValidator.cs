@@ -67,10 +67,32 @@ public static class GgufModelValidator
             // typed error (llama.cpp throws "unknown model architecture").
             if (f.Metadata.TryGetValue("general.architecture", out var archEntry) && archEntry.Value is not string)
                 throw Fail(GgufModelProblem.HyperParameter, $"general.architecture is a {archEntry.Type}, not a string", "general.architecture");
+            CheckMetadataStrings();
             int nVocab = CheckVocabulary();
             if (f.Architecture is null || f.Tensors.Count == 0) return;
             CheckHyperParameters(out long nEmbd);
             CheckTensors(nVocab, nEmbd);
+        }
+
+        // ---- metadata strings ----
+
+        // llama.cpp hands string values around as C strings (gguf_get_val_str, llama_model_meta_val_str): a NUL byte
+        // ends the value there, so llama.cpp would dispatch on another architecture or tokenizer than the one checked
+        // here. LLamaSharp 0.30.0 reads every value when it loads a model (SafeLlamaModelHandle.ReadMetadata) and throws
+        // ArgumentNullException on an empty one (a value that is empty, or starts with NUL, as a C string); the AFL
+        // campaign found that one (a rerank template starting with NUL).
+        private void CheckMetadataStrings()
+        {
+            foreach (var e in f.MetadataList)
+            {
+                if (e.Value is not string s) continue;
+                int nul = s.IndexOf('\0', StringComparison.Ordinal);
+                if (nul >= 0)
+                    throw Fail(GgufModelProblem.MetadataString,
+                        $"{e.Key} holds a NUL byte at character {nul}; llama.cpp reads it as '{Printable(s[..nul])}'", e.Key);
+                if (s.Length == 0)
+                    throw Fail(GgufModelProblem.MetadataString, $"{e.Key} is an empty string, which LLamaSharp 0.30.0 cannot read", e.Key);
+            }
         }
 
         // ---- vocabulary (llama-vocab.cpp, llama_vocab::impl::load and the tokenizers) ----
@@ -86,15 +108,20 @@ public static class GgufModelValidator
                 throw Fail(GgufModelProblem.Vocabulary, $"{tokensKey} must be an array of strings, found {Describe(te)}", tokensKey);
             if (tokens.Length == 0) throw Fail(GgufModelProblem.Vocabulary, $"{tokensKey} is empty", tokensKey);
 
-            // Duplicates: llama.cpp maps text -> id and asserts the map is as large as the list. An empty
-            // entry is renamed "[EMPTY_<id>]" first, which can itself collide.
+            // Duplicates: llama.cpp maps text -> id and asserts the map is as large as the list. It reads each entry as a
+            // C string (a NUL byte ends it: "a\0b" is "a", found by the AFL campaign's follow-up), and an entry empty
+            // then is renamed "[EMPTY_<id>]", which can itself collide. The map below holds the texts llama.cpp sees.
             var ids = new Dictionary<string, int>(tokens.Length, StringComparer.Ordinal);
             for (int i = 0; i < tokens.Length; i++)
             {
-                string text = tokens[i].Length == 0 ? $"[EMPTY_{i.ToString(CultureInfo.InvariantCulture)}]" : tokens[i];
+                string text = AsCString(tokens[i]);
+                if (text.Length == 0) text = $"[EMPTY_{i.ToString(CultureInfo.InvariantCulture)}]";
                 if (!ids.TryAdd(text, i))
+                {
+                    string read = (tokens[i] + tokens[ids[text]]).Contains('\0', StringComparison.Ordinal) ? " as llama.cpp reads them (up to a NUL byte)" : "";
                     throw Fail(GgufModelProblem.DuplicateToken,
-                        $"vocabulary entries {ids[text]} and {i} are both '{Printable(text)}' (llama.cpp aborts on duplicate tokens)", tokensKey);
+                        $"vocabulary entries {ids[text]} and {i} are both '{Printable(text)}'{read} (llama.cpp aborts on duplicate tokens)", tokensKey);
+                }
             }
 
             CheckParallelArray("tokenizer.ggml.scores", tokens.Length, GgufValueType.Float32, GgufValueType.Int32);
@@ -365,6 +392,12 @@ public static class GgufModelValidator
             string s => $"the string '{Printable(s)}'",
             _ => $"{e.Type} {Convert.ToString(e.Value, CultureInfo.InvariantCulture)}",
         };
+
+        private static string AsCString(string s)
+        {
+            int nul = s.IndexOf('\0', StringComparison.Ordinal);
+            return nul < 0 ? s : s[..nul];
+        }
 
         private static string Printable(string s)
         {

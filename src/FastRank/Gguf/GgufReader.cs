@@ -119,6 +119,8 @@ public static class GgufReader
                 long at = _pos;
                 string key = Str($"metadata key #{i}");
                 if (key.Length == 0) throw Fail($"metadata key #{i} is empty", at);
+                // llama.cpp looks keys up with strcmp (gguf_find_key): "a\0b" would answer for "a".
+                if (key.Contains('\0', StringComparison.Ordinal)) throw Fail($"metadata key #{i} '{key.Replace("\0", "\\0", StringComparison.Ordinal)}' holds a NUL byte", at);
                 if (!keys.Add(key)) throw Fail($"duplicate metadata key '{key}'", at);
                 long typeAt = _pos;
                 var type = (GgufValueType)U32($"the type of '{key}'");
@@ -145,6 +147,8 @@ public static class GgufReader
                 long at = _pos;
                 string name = Str($"the name of tensor #{i}");
                 if (name.Length == 0) throw Fail($"tensor #{i} has an empty name", at);
+                // ggml copies names into fixed C strings and finds tensors by strcmp: "a\0b" would answer for "a".
+                if (name.Contains('\0', StringComparison.Ordinal)) throw Fail($"tensor #{i} name '{name.Replace("\0", "\\0", StringComparison.Ordinal)}' holds a NUL byte", at);
                 if (Encoding.UTF8.GetByteCount(name) > MaxTensorNameLength)
                     throw Fail($"tensor name '{name}' is longer than {MaxTensorNameLength} bytes", at);
                 if (!names.Add(name)) throw Fail($"duplicate tensor name '{name}'", at);

@@ -115,6 +115,19 @@ public sealed class GgufReaderTests
         Assert.Contains("ggml type 31", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("test.u32")] // a metadata key: llama.cpp finds keys with strcmp, "test\0u32" would answer for "test"
+    [InlineData("b.weight")] // a tensor name: the same in ggml
+    public void NulInKeyOrTensorNameIsRejected(string name)
+    {
+        byte[] bytes = GgufTestFiles.Valid();
+        int at = IndexOf(bytes, name);
+        bytes[at + 4] = 0;
+        var ex = Assert.Throws<GgufFormatException>(() => GgufTestFiles.Read(bytes));
+        Assert.Equal(at - 8, ex.Offset);
+        Assert.Contains("NUL", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TooManyDimensionsAreRejected()
     {

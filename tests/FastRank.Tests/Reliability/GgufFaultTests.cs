@@ -30,6 +30,9 @@ public sealed class GgufFaultTests
     {
         { "duplicate-token", GgufModelProblem.DuplicateToken },
         { "empty-token-collides", GgufModelProblem.DuplicateToken },
+        { "nul-token-collides", GgufModelProblem.DuplicateToken },
+        { "nul-in-tokenizer-model", GgufModelProblem.MetadataString },
+        { "empty-string-value", GgufModelProblem.MetadataString },
         { "missing-byte-token", GgufModelProblem.MissingByteToken },
         { "short-scores", GgufModelProblem.TokenArrayLength },
         { "token-type-f32", GgufModelProblem.TokenArrayLength },
@@ -70,6 +73,25 @@ public sealed class GgufFaultTests
         Assert.True(ex.Offset > 0, "the offset names the vocabulary entry");
     }
 
+    [Fact]
+    public void NulInsideATokenIsReadAsLlamaCppReadsIt()
+    {
+        var ex = Assert.Throws<GgufModelException>(() => GgufModelValidator.Validate(GgufReader.Read(new MemoryStream(Make("nul-token-collides")))));
+        Assert.Contains("entries 400 and 500", ex.Problem, StringComparison.Ordinal);
+        Assert.Contains("up to a NUL byte", ex.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RerankerLoadRefusesAnEmptyMetadataValueWithItsName()
+    {
+        // Without the rule: ModelLoadException "Value cannot be null. (Parameter 'bytes')" from LLamaSharp's metadata reader.
+        string path = TestModels.TempPath("empty-name.gguf");
+        File.WriteAllBytes(path, Make("empty-string-value"));
+        var ex = Assert.Throws<GgufModelException>(() => Reranker.Load(path));
+        Assert.Equal(GgufModelProblem.MetadataString, ex.Kind);
+        Assert.Contains("general.name", ex.Problem, StringComparison.Ordinal);
+    }
+
     // Rewrites the micro model with one fault (the reader's own view of the file, changed, written again).
     private static byte[] Make(string fault)
     {
@@ -88,6 +110,11 @@ public sealed class GgufFaultTests
         {
             case "duplicate-token": tokens[500] = tokens[400]; break;
             case "empty-token-collides": tokens[500] = ""; tokens[501] = "[EMPTY_500]"; break;
+            // llama.cpp reads "<token 400>\0x" as "<token 400>": a SIGABRT (duplicate-token assert) before the rule.
+            case "nul-token-collides": tokens[500] = tokens[400] + "\0x"; break;
+            // llama.cpp would read "llama" and use SentencePiece; the validator saw another model and skipped its checks.
+            case "nul-in-tokenizer-model": Set("tokenizer.ggml.model", GgufValueType.String, "llama\0x"); break;
+            case "empty-string-value": Set("general.name", GgufValueType.String, ""); break;
             case "missing-byte-token": tokens[Array.IndexOf(tokens, "<0xE2>")] = "<0xE2-gone>"; break;
             case "short-scores": Set("tokenizer.ggml.scores", GgufValueType.Array, new GgufArray(GgufValueType.Float32, new float[10])); break;
             case "token-type-f32": Set("tokenizer.ggml.token_type", GgufValueType.Array, new GgufArray(GgufValueType.Float32, new float[tokens.Length])); break;
@@ -106,7 +133,7 @@ public sealed class GgufFaultTests
             case "embedding-shape": Set("tokenizer.ggml.tokens", GgufValueType.Array, new GgufArray(GgufValueType.String, tokens.Append("extra-token").ToArray())); break;
             default: throw new ArgumentException(fault, nameof(fault));
         }
-        if (fault is "duplicate-token" or "empty-token-collides" or "missing-byte-token")
+        if (fault is "duplicate-token" or "empty-token-collides" or "nul-token-collides" or "missing-byte-token")
             Set("tokenizer.ggml.tokens", GgufValueType.Array, new GgufArray(GgufValueType.String, tokens));
         if (fault == "embedding-shape")
         {
