@@ -9,7 +9,7 @@ namespace FastRank.Server;
 /// Reads a request body and the text of its JSON strings without <see cref="System.Buffers.ArrayPool{T}.Shared"/>'s
 /// body-sized buffers. <c>JsonDocument.ParseAsync</c> reads a stream into pooled buffers that double up to the
 /// body's size, and <c>JsonElement.GetString</c> unescapes each long escaped string into a pooled buffer of its
-/// size; the shared pool keeps what is returned (one array per size per thread, and up to 32 per size per core),
+/// size; the shared pool keeps what is returned (one array per size per thread, and several per size per core),
 /// trimming only after a minute without use. Megabyte bodies of escaped text (control characters, non-ASCII text
 /// as <c>\uXXXX</c>) thus left the server's settled memory growing with every new size and thread it met (the
 /// soak's server phase: live managed heap 96 -> 201 MB over 1,800 calls). Here the body is read into one array of

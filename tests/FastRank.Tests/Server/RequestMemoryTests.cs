@@ -15,7 +15,7 @@ public sealed class RequestMemoryCollection;
 
 /// <summary>
 /// Megabyte request bodies of escaped text must not fill <c>ArrayPool.Shared</c> with body-sized buffers: the pool keeps
-/// returned arrays (one per size per thread, up to 32 per size per core), so each one is memory the server holds after
+/// returned arrays (one per size per thread, several per size per core), so each one is memory the server holds after
 /// the request. That was the soak's server-phase growth (settled RSS +67%, live managed heap 96 -> 201 MB): the body
 /// read by <c>JsonDocument.ParseAsync</c> (pooled buffers doubling up to the body's size) and each long escaped string
 /// unescaped by <c>GetString</c> into a pooled buffer of its size. Counted here: rents of more than 1 MiB from any
