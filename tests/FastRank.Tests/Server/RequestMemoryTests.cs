@@ -100,6 +100,26 @@ public sealed class RequestMemoryTests(ITestOutputHelper output)
         Assert.Equal(documents, texts);
     }
 
+    [Fact]
+    public async Task ChunkedBody_WithoutContentLength_IsRead()
+    {
+        await using var server = await ServerHarness.StartAsync();
+        string text = $"a \\u003Cb\\u003E {new string('x', 40_000)}";
+        // A stream that cannot seek has no length to send: the client sends the body chunked.
+        var pipe = new System.IO.Pipelines.Pipe();
+        await pipe.Writer.WriteAsync(Encoding.UTF8.GetBytes($"{{\"model\": \"tiny\", \"query\": \"q\", \"documents\": [\"{text}\", \"c\"], \"return_documents\": true}}"));
+        await pipe.Writer.CompleteAsync();
+        var content = new StreamContent(pipe.Reader.AsStream());
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        Assert.Null(content.Headers.ContentLength);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v2/rerank") { Content = content };
+        using var response = await server.Client.SendAsync(request);
+        string reply = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode} {reply}");
+        var texts = JsonDocument.Parse(reply).RootElement.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("document").GetProperty("text").GetString());
+        Assert.Contains($"a <b> {new string('x', 40_000)}", texts);
+    }
+
     [Theory]
     [InlineData("\"plain ascii\"")]
     [InlineData("\"caf\u00e9 \u4e2d\u6587 \U0001F600\"")]
