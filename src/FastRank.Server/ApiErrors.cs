@@ -55,6 +55,9 @@ internal sealed class ApiException(int status, string code, string message, int?
     public int? RetryAfterSeconds { get; } = retryAfterSeconds;
 
     public static ApiException BadRequest(string message) => new(StatusCodes.Status400BadRequest, ErrorCodes.InvalidRequest, message);
+
+    public static ApiException PayloadTooLarge(long bytes, long maxBytes) =>
+        new(StatusCodes.Status413PayloadTooLarge, ErrorCodes.PayloadTooLarge, $"the body of {bytes} bytes is larger than the {maxBytes} bytes this server takes");
 }
 
 /// <summary>Writes the one error shape.</summary>

@@ -70,9 +70,9 @@ internal static class Endpoints
     {
         RequireKey(http, options.ApiKey);
         var ct = http.RequestAborted;
-        if (http.Request.ContentLength > options.MaxRequestBytes)
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, ErrorCodes.PayloadTooLarge, $"the body of {http.Request.ContentLength} bytes is larger than the {options.MaxRequestBytes} bytes this server takes");
-        using var body = await JsonDocument.ParseAsync(http.Request.Body, default, ct).ConfigureAwait(false);
+        if (http.Request.ContentLength is { } length && length > options.MaxRequestBytes) throw ApiException.PayloadTooLarge(length, options.MaxRequestBytes);
+        // Not JsonDocument.ParseAsync: its pooled read buffers, kept by the shared pool, grew the server's memory (RequestJson).
+        using var body = await RequestJson.ParseAsync(http.Request, options.MaxRequestBytes, ct).ConfigureAwait(false);
         var kind = dialect ?? RerankDialects.Detect(body.RootElement);
         var request = RerankDialects.Parse(body.RootElement, kind, options.MaxDocuments);
         var record = http.Features.Get<RequestRecord>() ?? new RequestRecord();

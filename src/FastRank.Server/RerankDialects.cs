@@ -152,16 +152,16 @@ internal static class RerankDialects
         return v.ValueKind == JsonValueKind.String ? Text(v, name) : throw ApiException.BadRequest($"'{name}' must be a string");
     }
 
-    /// <summary>A JSON string's text; an escape that is no UTF-16 text (a lone surrogate such as \ud800) is a bad request, not a server error.</summary>
+    /// <summary>A JSON string's text (decoded without the shared array pool: RequestJson); text that is not UTF-16 (a lone surrogate such as \ud800) is a bad request, not a server error.</summary>
     private static string Text(JsonElement v, string name)
     {
         try
         {
-            return v.GetString()!;
+            return RequestJson.Text(v);
         }
         catch (InvalidOperationException)
         {
-            throw ApiException.BadRequest($"'{name}' is not valid text (it escapes a lone UTF-16 surrogate)");
+            throw ApiException.BadRequest($"'{name}' is not valid text (invalid UTF-8, or an escaped lone UTF-16 surrogate)");
         }
     }
 

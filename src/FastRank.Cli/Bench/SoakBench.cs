@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http.Json;
 using System.Text.Json;
 using FastRank.Diagnostics;
 using FastRank.Models;
@@ -162,13 +161,9 @@ internal static class SoakBench
 
         async Task<CallOutcome> Post(RerankRequest request, CancellationToken token)
         {
-            using var response = await http.PostAsJsonAsync(url, new
-            {
-                model = ModelName,
-                query = request.Query,
-                documents = request.Documents,
-                method = RerankMethodNames.Name(request.Method ?? RerankMethod.Pointwise),
-            }, token).ConfigureAwait(false);
+            using var content = new ByteArrayContent(RequestBody(ModelName, request));
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await http.PostAsync(url, content, token).ConfigureAwait(false);
             string text = await response.Content.ReadAsStringAsync(token).ConfigureAwait(false);
             if (response.StatusCode == System.Net.HttpStatusCode.BadRequest && text.Contains("\"invalid_request\"", StringComparison.Ordinal))
                 throw new RequestRejectedException(text);
@@ -265,6 +260,51 @@ internal static class SoakBench
         {
             File.Delete(docs);
         }
+    }
+
+    /// <summary>
+    /// The body of a server call, written here rather than by System.Text.Json (PostAsJsonAsync): its writer escapes
+    /// each string into pooled buffers of up to six times the string's length, and the shared pool, which keeps them,
+    /// is the server's too in this process, so the client's buffers would count as the server's growth. The same
+    /// JSON as System.Text.Json's default writer: every unit outside printable ASCII, quotes and the HTML-sensitive ones as
+    /// <c>\uXXXX</c>, a lone surrogate as U+FFFD.
+    /// </summary>
+    internal static byte[] RequestBody(string model, RerankRequest request)
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append("{\"model\":");
+        JsonString(sb, model);
+        sb.Append(",\"query\":");
+        JsonString(sb, request.Query);
+        sb.Append(",\"documents\":[");
+        for (int i = 0; i < request.Documents.Count; i++)
+        {
+            if (i > 0) sb.Append(',');
+            JsonString(sb, request.Documents[i]);
+        }
+        sb.Append("],\"method\":");
+        JsonString(sb, RerankMethodNames.Name(request.Method ?? RerankMethod.Pointwise));
+        sb.Append('}');
+        return System.Text.Encoding.ASCII.GetBytes(sb.ToString());
+    }
+
+    private static void JsonString(System.Text.StringBuilder sb, string s)
+    {
+        sb.Append('"');
+        for (int i = 0; i < s.Length; i++)
+        {
+            char c = s[i];
+            if (char.IsHighSurrogate(c) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}\\u{(int)s[++i]:X4}");
+                continue;
+            }
+            if (char.IsSurrogate(c)) c = '\uFFFD';
+            if (c == '\\') sb.Append(@"\\");
+            else if (c < 0x20 || c > 0x7E || c is '"' or '<' or '>' or '&' or '\'' or '+' or '`') sb.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}");
+            else sb.Append(c);
+        }
+        sb.Append('"');
     }
 
     /// <summary>What a phase's call returned.</summary>
