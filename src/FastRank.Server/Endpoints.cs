@@ -70,8 +70,8 @@ internal static class Endpoints
     {
         RequireKey(http, options.ApiKey);
         var ct = http.RequestAborted;
-        if (http.Request.ContentLength is { } length && length > options.MaxRequestBytes) throw ApiException.PayloadTooLarge(length, options.MaxRequestBytes);
         // Not JsonDocument.ParseAsync: its pooled read buffers, kept by the shared pool, grew the server's memory (RequestJson).
+        // A declared length over the limit is refused there (413) before a byte is read.
         using var body = await RequestJson.ParseAsync(http.Request, options.MaxRequestBytes, ct).ConfigureAwait(false);
         var kind = dialect ?? RerankDialects.Detect(body.RootElement);
         var request = RerankDialects.Parse(body.RootElement, kind, options.MaxDocuments);
