@@ -108,7 +108,11 @@ public sealed class SchedulerTests
         using var cts = new CancellationTokenSource();
         var cancelled = ranker.RerankAsync("cancelled", SyntheticText.Documents(400, 60, seed: 5), ct: cts.Token);
         var kept = ranker.RerankAsync("kept", docs);
-        await Task.Delay(30);
+        // Cancel once the waves have begun (not after a fixed delay, which a fast machine outran: the call had finished).
+        var context = ranker.Engine(RerankMethod.Pointwise).Context;
+        long before = context.DecodeCalls;
+        while (context.DecodeCalls == before && !cancelled.IsCompleted) await Task.Delay(1);
+        Assert.False(cancelled.IsCompleted, "the call ended before it could be cancelled");
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
         AssertSame(expected, await kept);
