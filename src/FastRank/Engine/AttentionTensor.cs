@@ -15,6 +15,7 @@ internal readonly unsafe struct GgmlTensor
     public const int NeOffset = 16;
     public const int NbOffset = 48;
     public const int OpOffset = 80;
+    public const int OpParamsOffset = 84;
     public const int SrcOffset = 152;
     public const int DataOffset = 248;
     public const int NameOffset = 256;
@@ -42,6 +43,12 @@ internal readonly unsafe struct GgmlTensor
 
     /// <summary>ggml_op code.</summary>
     public int Op => *(int*)(_p + OpOffset);
+
+    /// <summary>
+    /// Operation parameter <paramref name="i"/> (0..15) read as a float (ggml's op_params, an int32 array right after op
+    /// and before flags and src, whose offset <see cref="VerifyLayout"/> checks).
+    /// </summary>
+    public float OpParamF32(int i) => ((float*)(_p + OpParamsOffset))[i];
 
     /// <summary>Source tensor <paramref name="i"/> (0..9).</summary>
     public GgmlTensor Src(int i) => new(((IntPtr*)(_p + SrcOffset))[i]);

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace FastRank.Engine;
 
@@ -21,9 +20,8 @@ namespace FastRank.Engine;
 /// </para>
 /// Not thread-safe: one decode at a time, as the context itself.
 /// </summary>
-internal sealed unsafe class HiddenStateCapture : IDisposable
+internal sealed unsafe class HiddenStateCapture : IEvalHandler
 {
-    private GCHandle _self;
     private readonly int _embd;
     private float[] _rows;
     private int _rowCount;
@@ -35,14 +33,7 @@ internal sealed unsafe class HiddenStateCapture : IDisposable
         GgmlTensor.VerifyLayout();
         _embd = embeddingSize;
         _rows = GC.AllocateUninitializedArray<float>(embeddingSize * Math.Max(1, maxRows));
-        _self = GCHandle.Alloc(this, GCHandleType.Weak);
     }
-
-    /// <summary>The callback to put in the context parameters.</summary>
-    public static IntPtr CallbackPointer => (IntPtr)(delegate* unmanaged[Cdecl]<IntPtr, byte, IntPtr, byte>)&OnEval;
-
-    /// <summary>The user data to put in the context parameters.</summary>
-    public IntPtr UserData => GCHandle.ToIntPtr(_self);
 
     /// <summary>Rows captured by the last decode.</summary>
     public int RowCount => _rowCount;
@@ -75,29 +66,19 @@ internal sealed unsafe class HiddenStateCapture : IDisposable
     /// <summary>Row <paramref name="row"/> (0-based among the decode's outputs, in batch order).</summary>
     public ReadOnlySpan<float> Row(int row) => _rows.AsSpan(row * _embd, _embd);
 
-    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
-    private static byte OnEval(IntPtr tensor, byte ask, IntPtr userData)
+    /// <inheritdoc/>
+    public bool Eval(GgmlTensor t, bool ask)
     {
-        bool asking = ask != 0;
-        HiddenStateCapture? self = null;
-        try
-        {
-            self = GCHandle.FromIntPtr(userData).Target as HiddenStateCapture;
-            var t = new GgmlTensor(tensor);
-            bool wanted = self is not null && t.NameBytes.SequenceEqual("result_norm"u8);
-            if (asking) return wanted ? (byte)1 : (byte)0;
-            if (!wanted) return 1;
-            self!.Copy(t);
-            // Stop the graph here: what follows result_norm is the LM head, whose logits nobody reads.
-            return 0;
-        }
-        catch (Exception ex)
-        {
-            // Nothing may unwind into native code: remember it, let the graph finish, throw after the decode.
-            if (self is not null) self._failure ??= $"{ex.GetType().Name}: {ex.Message}";
-            return asking ? (byte)0 : (byte)1;
-        }
+        bool wanted = t.NameBytes.SequenceEqual("result_norm"u8);
+        if (ask) return wanted;
+        if (!wanted) return true;
+        Copy(t);
+        // Stop the graph here: what follows result_norm is the LM head, whose logits nobody reads.
+        return false;
     }
+
+    /// <inheritdoc/>
+    public void Fail(string message) => _failure ??= message;
 
     [SkipLocalsInit]
     private void Copy(GgmlTensor t)
@@ -124,16 +105,5 @@ internal sealed unsafe class HiddenStateCapture : IDisposable
                     AttentionNative.ggml_backend_tensor_get(t.Pointer, dst + r * _embd, (nuint)offset, (nuint)rowBytes);
             }
         }
-    }
-
-    public void Dispose()
-    {
-        if (_self.IsAllocated) _self.Free();
-        GC.SuppressFinalize(this);
-    }
-
-    ~HiddenStateCapture()
-    {
-        if (_self.IsAllocated) _self.Free();
     }
 }

@@ -36,13 +36,11 @@ internal sealed record ContextConfig(int Sequences, int CellsPerSequence, int Ba
     public int PrefixSlots { get; init; } = 3;
 
     /// <summary>
-    /// Fewest tokens of one sequence in a micro-batch for which llama.cpp's CPU kernels take the same path
-    /// as for a whole prompt: with flash attention on, runs of 64 rows or more take the tiled kernel (f32 Q,
-    /// 64-cell KV tiles) and shorter ones the per-row kernel (Q rounded to f16); with it off, only a lone
-    /// token takes other matrix kernels. Planning every run at this length or more keeps results identical
-    /// to a lone decode of the prompt.
+    /// With flash attention on, compute the attention of runs shorter than 64 rows exactly (<see cref="ShortRunAttention"/>)
+    /// where the model allows, instead of decoding every run at 64 rows or more (see <see cref="InferenceContext.MinimumRun"/>);
+    /// <see cref="Ranking.RerankerOptions.ExactShortRunAttention"/>.
     /// </summary>
-    public int MinimumRun => FlashAttention ? 64 : 2;
+    public bool ExactShortRuns { get; init; }
 }
 
 /// <summary>
@@ -63,7 +61,10 @@ internal sealed unsafe class InferenceContext : IDisposable
     private readonly sbyte* _logits;
     private readonly int* _abortFlag;
     private readonly HiddenStateCapture? _hidden;
+    private readonly ShortRunAttention? _shortRuns;
+    private readonly EvalCallbacks? _callbacks;
     private readonly int[]? _outputRow;
+    private readonly int[] _promptEnd;
     private int _count;
     private bool _disposed;
 
@@ -103,8 +104,20 @@ internal sealed unsafe class InferenceContext : IDisposable
             if (config.EvalCallback != IntPtr.Zero) throw new ArgumentException("hidden states are read through the eval callback: a context cannot have both", nameof(config));
             _hidden = new HiddenStateCapture(model.EmbeddingSize, Math.Min(config.BatchSize, 64));
             _outputRow = new int[config.BatchSize];
-            cp.cb_eval = HiddenStateCapture.CallbackPointer;
-            cp.cb_eval_user_data = _hidden.UserData;
+        }
+        if (config.FlashAttention && config.ExactShortRuns && config.EvalCallback == IntPtr.Zero && ShortRunAttention.IsSupported(model))
+            _shortRuns = new ShortRunAttention(this);
+        // With flash attention on, llama.cpp's CPU kernels take the same path as for a whole prompt only from 64 rows of a
+        // sequence (the tiled kernel: f32 Q, 64-cell KV tiles; shorter runs take a per-row kernel that rounds Q to f16),
+        // unless ShortRunAttention recomputes the short runs' attention; with it off, only a lone token takes other
+        // matrix kernels.
+        MinimumRun = config.FlashAttention && _shortRuns is null ? ShortRunAttention.TiledRows : 2;
+        MinimumPrefix = config.FlashAttention ? ShortRunAttention.TiledRows : 2;
+        if (_hidden is not null || _shortRuns is not null)
+        {
+            _callbacks = _shortRuns is null ? new EvalCallbacks(_hidden!) : _hidden is null ? new EvalCallbacks(_shortRuns) : new EvalCallbacks(_shortRuns, _hidden);
+            cp.cb_eval = EvalCallbacks.CallbackPointer;
+            cp.cb_eval_user_data = _callbacks.UserData;
         }
         cp.no_perf = true;
         try
@@ -113,7 +126,7 @@ internal sealed unsafe class InferenceContext : IDisposable
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            _hidden?.Dispose();
+            DisposeCallbacks();
             throw new ModelLoadException(
                 $"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells: {ex.Message}", ex);
         }
@@ -122,11 +135,12 @@ internal sealed unsafe class InferenceContext : IDisposable
             // llama.cpp refused the parameters (it logs why, e.g. n_seq_max above its limit) and returned no context:
             // every native call on it would crash the process.
             _handle.Dispose();
-            _hidden?.Dispose();
+            DisposeCallbacks();
             throw new ModelLoadException($"llama.cpp could not create a context of {config.Sequences} sequences x {config.CellsPerSequence} cells " +
                 $"(micro-batch {config.MicroBatchSize}, flash attention {(config.FlashAttention ? "on" : "off")}); its log says why");
         }
         _ctx = _handle.DangerousGetHandle();
+        _promptEnd = new int[config.Sequences];
         _mem = LlamaNative.llama_get_memory(_ctx);
         int cap = config.BatchSize;
         _token = (int*)NativeMemory.Alloc((nuint)cap, sizeof(int));
@@ -146,6 +160,22 @@ internal sealed unsafe class InferenceContext : IDisposable
 
     public LlamaModel Model { get; }
 
+    /// <summary>
+    /// Fewest tokens of one sequence in a micro-batch for which results are identical to a lone decode of the prompt
+    /// (see <see cref="SequenceBatcher"/>): 64 with flash attention on and llama.cpp's own kernels, otherwise 2.
+    /// </summary>
+    public int MinimumRun { get; }
+
+    /// <summary>
+    /// Fewest tokens of a cached prefix that another prompt may continue: 64 with flash attention on, since llama.cpp
+    /// decodes a whole prompt shorter than that on its per-row attention kernel (which <see cref="ShortRunAttention"/>
+    /// leaves alone for such prompts), otherwise 2.
+    /// </summary>
+    public int MinimumPrefix { get; }
+
+    /// <summary>The exact attention of short runs, when this context computes it (null otherwise).</summary>
+    internal ShortRunAttention? ShortRuns => _shortRuns;
+
     public ContextConfig Config { get; }
 
     /// <summary>The llama_context pointer (for the eval callback's bookkeeping).</summary>
@@ -156,6 +186,9 @@ internal sealed unsafe class InferenceContext : IDisposable
     /// <summary>llama_decode calls made so far (for usage statistics).</summary>
     public long DecodeCalls { get; private set; }
 
+    /// <summary>Tokens evaluated by those calls (cached tokens re-decoded to lengthen a run included).</summary>
+    public long DecodedTokens { get; private set; }
+
     public int BatchFree => Config.BatchSize - _count;
 
     /// <summary>Positions of the tokens in the batch (an eval callback maps attention rows to tokens with it while <see cref="Decode"/> runs).</summary>
@@ -165,6 +198,19 @@ internal sealed unsafe class InferenceContext : IDisposable
     public ReadOnlySpan<int> BatchSequences => new(_seqStore, _count);
 
     public void BatchClear() => _count = 0;
+
+    /// <summary>
+    /// Declares that the prompt of sequence <paramref name="seq"/> ends at position <paramref name="end"/> (exclusive)
+    /// while its tokens are decoded, possibly over several calls (0: not declared). <see cref="ShortRunAttention"/>
+    /// reproduces the tiled attention kernel only for prompts that a lone decode takes through it.
+    /// </summary>
+    public void SetPromptEnd(int seq, int end)
+    {
+        if ((uint)seq < (uint)_promptEnd.Length) _promptEnd[seq] = end;
+    }
+
+    /// <summary>The declared end of sequence <paramref name="seq"/>'s prompt (0 when not declared).</summary>
+    public int PromptEnd(int seq) => (uint)seq < (uint)_promptEnd.Length ? _promptEnd[seq] : 0;
 
     /// <summary>Appends one token; returns its index in the batch (the index for <see cref="Logits"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -202,12 +248,14 @@ internal sealed unsafe class InferenceContext : IDisposable
         };
         Volatile.Write(ref *_abortFlag, 0);
         DecodeCalls++;
+        DecodedTokens += _count;
         _hidden?.Begin();
         int status;
         using (ct.CanBeCanceled ? ct.UnsafeRegister(static s => Volatile.Write(ref *(int*)(IntPtr)s!, 1), (IntPtr)_abortFlag) : default)
             status = LlamaNative.llama_decode(_ctx, batch);
         if (status == 0)
         {
+            _shortRuns?.ThrowIfFailed();
             if (_hidden is not null) MapHiddenRows();
             return;
         }
@@ -272,12 +320,18 @@ internal sealed unsafe class InferenceContext : IDisposable
     /// <summary>Largest position held by a sequence, or -1 when it is empty.</summary>
     public int MaxPosition(int seq) => LlamaNative.llama_memory_seq_pos_max(_mem, seq);
 
+    private void DisposeCallbacks()
+    {
+        _callbacks?.Dispose();
+        _shortRuns?.Dispose();
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
         _handle.Dispose();
-        _hidden?.Dispose();
+        DisposeCallbacks();
         NativeMemory.Free(_token);
         NativeMemory.Free(_pos);
         NativeMemory.Free(_nSeq);

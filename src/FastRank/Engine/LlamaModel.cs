@@ -94,7 +94,7 @@ public sealed unsafe class LlamaModel : IDisposable
         }
         try
         {
-            var model = new LlamaModel(path, header, weights);
+            var model = new LlamaModel(path, header, weights) { GpuLayers = options.GpuLayers };
             logger?.LogInformation("Loaded {Path}: {Arch}, {Layers} layers, {Embd}-dim, vocab {Vocab}, {Size:F1} MB",
                 path, header.Architecture, model.LayerCount, model.EmbeddingSize, model.VocabSize, model.SizeInBytes / 1e6);
             return model;
@@ -108,6 +108,9 @@ public sealed unsafe class LlamaModel : IDisposable
 
     /// <summary>The file path.</summary>
     public string Path { get; }
+
+    /// <summary>Layers offloaded to a GPU when loading (<see cref="ModelLoadOptions.GpuLayers"/>).</summary>
+    internal int GpuLayers { get; private init; }
 
     /// <summary>The validated GGUF header.</summary>
     public GgufFile Header { get; }

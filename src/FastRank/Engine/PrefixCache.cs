@@ -76,9 +76,11 @@ internal sealed class PrefixCache
 
         // Never continue with fewer tokens than a run: llama.cpp evaluates short runs on other kernels,
         // and the prefix must equal a lone decode (see SequenceBatcher). Decode some shared tokens again instead.
-        int minRun = _ctx.Config.MinimumRun;
+        int minRun = _ctx.MinimumRun;
         if (bestLen > 0 && tokens.Length - bestLen < minRun) bestLen = Math.Max(0, tokens.Length - minRun);
-        if (bestLen < MinimumReuse) best = null;
+        // With exact short runs an entry shorter than a minimum prefix holds llama.cpp's per-row attention (a whole prompt
+        // that short takes it): a longer prompt may not start from it.
+        if (bestLen < (_ctx.MinimumRun < _ctx.MinimumPrefix ? Math.Max(MinimumReuse, _ctx.MinimumPrefix) : MinimumReuse)) best = null;
         Entry target = PickVictim(exclude: best);
         target.Tokens = null;
         target.Generation = now;

@@ -76,10 +76,11 @@ internal sealed class RankingEngine : IDisposable
             {
                 int count = Math.Min(waveSize, n - start);
                 jobs.Clear();
+                int run = RunTarget(suffixes[order[start]].Length); // the wave's longest suffix (sorted)
                 for (int k = 0; k < count; k++)
                 {
                     int item = order[start + k];
-                    jobs.Add(Place(k, prefixSeq, prefixGeneration, prefixLength, prefixTokens, suffixes[item], item));
+                    jobs.Add(Place(k, prefixSeq, prefixGeneration, prefixLength, prefixTokens, suffixes[item], item, run));
                 }
                 SequenceBatcher.Run(Context, jobs, readout, ct);
             }
@@ -92,18 +93,24 @@ internal sealed class RankingEngine : IDisposable
     }
 
     /// <summary>
+    /// The run length short suffixes of a wave are brought to by re-decoding the end of their prefix with them: the
+    /// wave's longest suffix, at least a minimum run, at most a minimum prefix. Equal runs let the sequences share
+    /// micro-batches (see SequenceBatcher); beyond 64 tokens the padding would cost more than the calls it saves.
+    /// </summary>
+    private int RunTarget(int longestSuffix) => Math.Max(Context.MinimumRun, Math.Min(longestSuffix, Context.MinimumPrefix));
+
+    /// <summary>
     /// Puts work slot <paramref name="k"/> on top of the prefix held by <paramref name="prefixSeq"/> and returns the
     /// job that decodes <paramref name="suffix"/> there. A slot that still holds this prefix is cut back instead
-    /// of copied. A suffix shorter than a run re-decodes the end of the prefix with it (see SequenceBatcher).
+    /// of copied. A suffix shorter than <paramref name="run"/> re-decodes the end of the prefix with it (see SequenceBatcher).
     /// </summary>
-    private DecodeJob Place(int k, int prefixSeq, long prefixGeneration, int prefixLength, int[]? prefixTokens, int[] suffix, int tag)
+    private DecodeJob Place(int k, int prefixSeq, long prefixGeneration, int prefixLength, int[]? prefixTokens, int[] suffix, int tag, int run)
     {
         int seq = PrefixSlots + k;
-        int minRun = Context.Config.MinimumRun;
-        // A prefix shorter than a run was itself decoded as a short run: decode it again, whole.
+        // A prefix shorter than a minimum prefix was itself decoded on other kernels than a longer prompt's: decode it again, whole.
         int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
-            : prefixLength < minRun ? prefixLength
-            : suffix.Length < minRun ? minRun - suffix.Length : 0;
+            : prefixLength < Context.MinimumPrefix ? prefixLength
+            : suffix.Length < run ? Math.Min(prefixLength, run - suffix.Length) : 0;
         if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
         {
             Context.Truncate(seq, prefixLength - back);
@@ -176,6 +183,9 @@ internal sealed class RankingEngine : IDisposable
         for (int k = 0; k < bySize.Length; k++) slotOf[bySize[k]] = k;
 
         var jobs = new List<DecodeJob>(picks.Count);
+        int longest = 0;
+        foreach (var p in picks) longest = Math.Max(longest, p.Group.Suffixes[p.Item].Length);
+        int run = RunTarget(longest);
         try
         {
             long calls0 = Context.DecodeCalls;
@@ -194,13 +204,12 @@ internal sealed class RankingEngine : IDisposable
                     // own slot within the wave, rather than in a decode call of its own first (many one-document
                     // calls): on top of the head when one is cached across queries, else whole.
                     int k = slotOf[first];
-                    int minRun = Context.Config.MinimumRun;
-                    if (g.Head is { } h && h.Length >= minRun && h.Length < g.Prefix.Length)
+                    if (g.Head is { } h && h.Length >= Context.MinimumPrefix && h.Length < g.Prefix.Length)
                     {
                         long headDecoded0 = _prefixes.DecodedTokens;
                         int headSeq = _prefixes.Acquire(h, ct, out _, out long headGeneration);
                         g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
-                        jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first));
+                        jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first, run));
                         continue;
                     }
                     Context.Clear(PrefixSlots + k);
@@ -212,13 +221,13 @@ internal sealed class RankingEngine : IDisposable
                 // Each group's prefix, once per wave; placing its items right away keeps them safe from the next group's eviction.
                 long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
                 long decoded0 = _prefixes.DecodedTokens;
-                if (g.Head is { } head && head.Length >= Context.Config.MinimumRun) _prefixes.Acquire(head, ct, out _, out _);
+                if (g.Head is { } head && head.Length >= Context.MinimumPrefix) _prefixes.Acquire(head, ct, out _, out _);
                 int prefixSeq = _prefixes.Acquire(g.Prefix, ct, out _, out long generation);
                 g.DecodedPrefixTokens += _prefixes.DecodedTokens - decoded0;
                 g.PrefixTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
                 for (int j = 0; j < picks.Count; j++)
                 {
-                    if (picks[j].Group == g) jobs.Add(Place(slotOf[j], prefixSeq, generation, g.Prefix.Length, g.Prefix, g.Suffixes[picks[j].Item], j));
+                    if (picks[j].Group == g) jobs.Add(Place(slotOf[j], prefixSeq, generation, g.Prefix.Length, g.Prefix, g.Suffixes[picks[j].Item], j, run));
                 }
             }
             SequenceBatcher.Run(Context, jobs, (tag, logits) => picks[tag].Group.Readout(picks[tag].Item, logits), ct);

@@ -31,7 +31,7 @@ internal delegate void OutputReadout(int tag, DecodedOutput output);
 /// fewer than 64 rows; otherwise a single token), which moves results (a yes-no logit by up to 0.4 on
 /// a q8_0 model), so a sequence's score would depend on its neighbours' lengths. Every call therefore
 /// holds a consecutive range of sequences, each contributing the same number <c>t</c> of tokens with
-/// <c>t</c> at least the context's <see cref="ContextConfig.MinimumRun"/>, and no sequence is ever left
+/// <c>t</c> at least the context's <see cref="InferenceContext.MinimumRun"/>, and no sequence is ever left
 /// with fewer than that to go. Under that rule a document's score is identical to a lone decode of its
 /// prompt, whatever the waves, the batch size or the other documents. Jobs shorter than the run length
 /// are evaluated whole (callers back off into cached tokens to avoid them, see
@@ -46,7 +46,11 @@ internal static class SequenceBatcher
         int n = jobs.Count;
         if (n == 0) return;
         int cap = Math.Min(ctx.Config.MicroBatchSize, ctx.Config.BatchSize);
-        int minRun = Math.Min(ctx.Config.MinimumRun, cap);
+        int minRun = Math.Min(ctx.MinimumRun, cap);
+        // Where short runs are exact (ShortRunAttention), runs of 64 or more are still preferred: they take llama.cpp's
+        // own tiled attention kernel, and the handler's attention costs more than its kernel; shorter runs only for
+        // what is left.
+        int preferred = ctx.ShortRuns is not null ? Math.Min(ShortRunAttention.TiledRows, cap) : minRun;
         // Order by sequence id: ranges of consecutive ids are what a micro-batch may hold.
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
@@ -59,12 +63,14 @@ internal static class SequenceBatcher
             if (k > 0 && jobs[order[k - 1]].Seq == job.Seq) throw new ArgumentException($"two jobs for sequence {job.Seq}");
             if (job.Tokens.Length == 0 && job.LogitsAtEnd) throw new ArgumentException($"job {job.Tag} has no tokens but wants logits");
             remaining[k] = job.Tokens.Length;
+            ctx.SetPromptEnd(job.Seq, job.StartPos + job.Tokens.Length);
         }
 
         Span<(int Tag, int Index)> pending = n <= 128 ? stackalloc (int, int)[n] : new (int, int)[n];
         while (true)
         {
-            if (!Plan(jobs, order, remaining, cap, minRun, out int first, out int last, out int t)) break;
+            if (!Plan(jobs, order, remaining, cap, preferred, out int first, out int last, out int t)
+                && (preferred == minRun || !Plan(jobs, order, remaining, cap, minRun, out first, out last, out t))) break;
             ctx.BatchClear();
             int npending = 0;
             for (int k = first; k <= last; k++)
@@ -87,6 +93,7 @@ internal static class SequenceBatcher
                 for (int p = 0; p < npending; p++) readout(pending[p].Tag, new DecodedOutput(ctx, pending[p].Index));
             }
         }
+        foreach (var job in jobs) ctx.SetPromptEnd(job.Seq, 0);
     }
 
     /// <summary>

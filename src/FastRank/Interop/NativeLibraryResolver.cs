@@ -49,6 +49,12 @@ internal static class NativeLibraryResolver
         throw new DllNotFoundException($"FastRank could not locate {file}, which LLamaSharp should have loaded");
     }
 
+    /// <summary>
+    /// The file of native library <paramref name="name"/> (e.g. <c>ggml-cpu</c>) this process mapped, which tells
+    /// which of LLamaSharp's builds (avx512, avx2, ...) runs; null where that cannot be read (not Linux, not loaded).
+    /// </summary>
+    internal static string? LoadedPath(string name) => FindMapped(OperatingSystem.IsWindows() ? $"{name}.dll" : OperatingSystem.IsMacOS() ? $"lib{name}.dylib" : $"lib{name}.so");
+
     private static string? FindMapped(string file)
     {
         if (!OperatingSystem.IsLinux()) return null;

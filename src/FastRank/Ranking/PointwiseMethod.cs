@@ -159,7 +159,11 @@ internal sealed class PointwiseMethod : IRankingMethod
         }
         // Every llama_decode call is one planned micro-batch (SequenceBatcher), so n_batch = n_ubatch.
         return new ContextConfig(RankingEngine.DefaultPrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
-            options.FlashAttention, RankingMethods.Threads(options)) { HiddenStates = _rankHead is not null };
+            options.FlashAttention, RankingMethods.Threads(options))
+        {
+            HiddenStates = _rankHead is not null,
+            ExactShortRuns = options.ExactShortRunAttention,
+        };
     }
 
     /// <summary>Default ceiling of parallel sequences.</summary>

@@ -96,7 +96,7 @@ public class FirstMethodTests
         Assert.True(head > 40 && prefix > head);
 
         long decoded0 = engine.Prefixes.DecodedTokens;
-        int run = engine.Context.Config.MinimumRun;
+        int run = engine.Context.MinimumRun;
         var first = r.Rerank(Query, docs);
         Assert.Equal(9, m.LastWindowStats.Windows);
         // Cold cache: the prefix (head + query) is decoded for the first window only (a continuation shorter

@@ -89,7 +89,7 @@ public sealed class PointwiseBehaviourTests : IClassFixture<PointwiseBehaviourTe
         // Every document shares the one prefix: it was computed once (a short continuation of the cached
         // head re-decodes up to one minimum run of the head's end with it, for exactness).
         int prefix = _ranker.Pointwise.BuildPrompt("find the best one", docs, _ranker.Options).Prefix.Length;
-        int minimumRun = _ranker.Pointwise.ContextConfig(_ranker.Options).MinimumRun;
+        int minimumRun = _ranker.Engine(RerankMethod.Pointwise).Context.MinimumRun;
         Assert.True(result.Usage.CachedTokens >= 1000L * prefix - prefix - minimumRun, $"cached {result.Usage.CachedTokens}, prefix {prefix}");
     }
 
