@@ -17,6 +17,9 @@ internal sealed record PointwiseBenchOptions(
     /// <summary>Layers offloaded to a GPU (GPU builds of llama.cpp only).</summary>
     public int GpuLayers { get; init; }
 
+    /// <summary>FastRank with <see cref="RerankerOptions.ExactShortRunAttention"/>.</summary>
+    public bool ExactShortRuns { get; init; }
+
     /// <summary>The head FastRank's scores come from.</summary>
     public ScoreHead ScoreHead { get; init; }
 
@@ -96,6 +99,7 @@ internal static class PointwiseBench
             MaxDocumentTokens = Math.Max(512, o.DocumentTokens + 16),
             MaxQueryTokens = Math.Max(256, o.PrefixTokens),
             ScoreHead = o.ScoreHead,
+            ExactShortRunAttention = o.ExactShortRuns,
         };
         using var ranker = Reranker.Load(o.ModelPath, rerankOptions);
         // The same reranker with the other score head (its own weights and context), timed in the same repetitions.

@@ -21,6 +21,9 @@ internal sealed record SuiteWorkload(
     IReadOnlyList<int> FloorInFlight, IReadOnlyList<int> FloorMicroBatches, IReadOnlyList<int> LlamaSharpContexts, bool SkipBaselines, int GpuLayers = 0,
     ScoreHead ScoreHead = ScoreHead.Auto)
 {
+    /// <summary>Pointwise FastRank with <see cref="RerankerOptions.ExactShortRunAttention"/>.</summary>
+    public bool ExactShortRuns { get; init; }
+
     public int ThreadCount => Threads > 0 ? Threads : Environment.ProcessorCount;
 }
 
@@ -57,6 +60,7 @@ internal static class SuiteMethods
             MaxDocumentTokens = Math.Max(512, docTokens + 16),
             MaxQueryTokens = Math.Max(256, w.PrefixTokens),
             ScoreHead = w.ScoreHead,
+            ExactShortRunAttention = w.ExactShortRuns,
         };
         var ranker = Reranker.Load(w.ModelPath, options);
         try

@@ -443,14 +443,9 @@ internal sealed unsafe class ShortRunAttention : IEvalHandler, IDisposable
                 for (int r = 0; r < rows; r++)
                 {
                     var x = new Span<float>(p + (long)r * pad + t0, Tile);
-                    TensorPrimitives.Multiply(x, job.Scale, x);
-                    x[valid..].Fill(float.NegativeInfinity);
-                    if (maskBase != null)
-                    {
-                        var xv = x[..valid];
-                        TensorPrimitives.Add(xv, new ReadOnlySpan<float>(maskBase + (long)r * cells + t0, valid), xv);
-                    }
-                    float tileMax = TensorPrimitives.Max(x);
+                    float tileMax = valid == Tile
+                        ? ScaleMaskMax(p + (long)r * pad + t0, job.Scale, maskBase == null ? null : maskBase + (long)r * cells + t0)
+                        : ScaleMaskMax(x, valid, job.Scale, maskBase == null ? default : new ReadOnlySpan<float>(maskBase + (long)r * cells + t0, valid));
                     if (float.IsNegativeInfinity(tileMax))
                     {
                         x.Clear();
@@ -476,6 +471,48 @@ internal sealed unsafe class ShortRunAttention : IEvalHandler, IDisposable
                 TensorPrimitives.Multiply(new ReadOnlySpan<float>(acc + (long)r * dv, dv), inv, new Span<float>(oh + r * job.ONb2, dv));
             }
         }
+    }
+
+    /// <summary>
+    /// One row of a whole tile: x = x * scale (+ mask), as the tiled kernel's separate multiply and add; returns the
+    /// tile's largest value.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ScaleMaskMax(float* x, float scale, float* mask)
+    {
+        var s = Vector512.Create(scale);
+        var x0 = Vector512.Load(x) * s;
+        var x1 = Vector512.Load(x + 16) * s;
+        var x2 = Vector512.Load(x + 32) * s;
+        var x3 = Vector512.Load(x + 48) * s;
+        if (mask != null)
+        {
+            x0 += Vector512.Load(mask);
+            x1 += Vector512.Load(mask + 16);
+            x2 += Vector512.Load(mask + 32);
+            x3 += Vector512.Load(mask + 48);
+        }
+        x0.Store(x);
+        x1.Store(x + 16);
+        x2.Store(x + 32);
+        x3.Store(x + 48);
+        var m = Vector512.Max(Vector512.Max(x0, x1), Vector512.Max(x2, x3));
+        var m256 = Vector256.Max(m.GetLower(), m.GetUpper());
+        var m128 = Vector128.Max(m256.GetLower(), m256.GetUpper());
+        return MathF.Max(MathF.Max(m128[0], m128[1]), MathF.Max(m128[2], m128[3]));
+    }
+
+    /// <summary>The same for the last, partial tile: cells from <paramref name="valid"/> on are -inf.</summary>
+    private static float ScaleMaskMax(Span<float> x, int valid, float scale, ReadOnlySpan<float> mask)
+    {
+        TensorPrimitives.Multiply(x, scale, x);
+        x[valid..].Fill(float.NegativeInfinity);
+        if (!mask.IsEmpty)
+        {
+            var xv = x[..valid];
+            TensorPrimitives.Add(xv, mask, xv);
+        }
+        return TensorPrimitives.Max(x);
     }
 
     /// <summary>Cells of one KV tile of the tiled kernel (GGML_FA_TILE_KV).</summary>
