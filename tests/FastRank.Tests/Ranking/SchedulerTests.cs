@@ -106,13 +106,15 @@ public sealed class SchedulerTests
         var docs = SyntheticText.Documents(200, 60, seed: 4);
         var expected = ranker.Rerank("kept", docs);
         using var cts = new CancellationTokenSource();
-        var cancelled = ranker.RerankAsync("cancelled", SyntheticText.Documents(400, 60, seed: 5), ct: cts.Token);
+        // Long enough (thousands of documents, seconds on two cores) that a loaded CI machine cannot finish it before the
+        // polling below sees its first decode call: 400 documents once did.
+        var cancelled = ranker.RerankAsync("cancelled", SyntheticText.Documents(3000, 60, seed: 5), ct: cts.Token);
         var kept = ranker.RerankAsync("kept", docs);
         // Cancel once the waves have begun (not after a fixed delay, which a fast machine outran: the call had finished).
         var context = ranker.Engine(RerankMethod.Pointwise).Context;
         long before = context.DecodeCalls;
         while (context.DecodeCalls == before && !cancelled.IsCompleted) await Task.Delay(1);
-        Assert.False(cancelled.IsCompleted, "the call ended before it could be cancelled");
+        Assert.False(cancelled.IsCompleted, $"the call ended before it could be cancelled ({cancelled.Status}: {cancelled.Exception?.GetBaseException().Message})");
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
         AssertSame(expected, await kept);
