@@ -115,7 +115,7 @@ internal sealed unsafe class InferenceContext : IDisposable
         MinimumPrefix = config.FlashAttention ? ShortRunAttention.TiledRows : 2;
         if (_hidden is not null || _shortRuns is not null)
         {
-            _callbacks = _shortRuns is null ? new EvalCallbacks(_hidden!) : _hidden is null ? new EvalCallbacks(_shortRuns) : new EvalCallbacks(_shortRuns, _hidden);
+            _callbacks = new EvalCallbacks([.. new IEvalHandler?[] { _shortRuns, _hidden }.OfType<IEvalHandler>()]);
             cp.cb_eval = EvalCallbacks.CallbackPointer;
             cp.cb_eval_user_data = _callbacks.UserData;
         }

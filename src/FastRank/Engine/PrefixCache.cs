@@ -80,7 +80,7 @@ internal sealed class PrefixCache
         if (bestLen > 0 && tokens.Length - bestLen < minRun) bestLen = Math.Max(0, tokens.Length - minRun);
         // With exact short runs an entry shorter than a minimum prefix holds llama.cpp's per-row attention (a whole prompt
         // that short takes it): a longer prompt may not start from it.
-        if (bestLen < (_ctx.MinimumRun < _ctx.MinimumPrefix ? Math.Max(MinimumReuse, _ctx.MinimumPrefix) : MinimumReuse)) best = null;
+        if (bestLen < (_ctx.ShortRuns is not null ? Math.Max(MinimumReuse, _ctx.MinimumPrefix) : MinimumReuse)) best = null;
         Entry target = PickVictim(exclude: best);
         target.Tokens = null;
         target.Generation = now;

@@ -112,9 +112,6 @@ internal sealed unsafe class ShortRunAttention : IEvalHandler, IDisposable
         return model.Header.Metadata.ContainsKey($"{arch}.attn_logit_softcapping");
     }
 
-    /// <summary>Micro-batches whose attention was computed here since creation.</summary>
-    public long MicroBatches { get; private set; }
-
     /// <summary>Attention nodes computed here since creation.</summary>
     public long Nodes { get; private set; }
 
@@ -230,7 +227,6 @@ internal sealed unsafe class ShortRunAttention : IEvalHandler, IDisposable
         }
         if (!any) return;
         if (!TakeMask(fa.Src(3))) return;
-        MicroBatches++;
         _active = true;
     }
 
