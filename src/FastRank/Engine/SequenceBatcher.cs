@@ -69,8 +69,9 @@ internal static class SequenceBatcher
         Span<(int Tag, int Index)> pending = n <= 128 ? stackalloc (int, int)[n] : new (int, int)[n];
         while (true)
         {
-            if (!Plan(jobs, order, remaining, cap, preferred, out int first, out int last, out int t)
-                && (preferred == minRun || !Plan(jobs, order, remaining, cap, minRun, out first, out last, out t))) break;
+            // Runs of the preferred length where there are any; then runs of the minimum, then what is shorter than a run.
+            if (!(preferred != minRun && Plan(jobs, order, remaining, cap, preferred, whole: false, out int first, out int last, out int t))
+                && !Plan(jobs, order, remaining, cap, minRun, whole: true, out first, out last, out t)) break;
             ctx.BatchClear();
             int npending = 0;
             for (int k = first; k <= last; k++)
@@ -100,10 +101,10 @@ internal static class SequenceBatcher
     /// Picks the next micro-batch: the range [first, last] of jobs (consecutive in sequence id, all with
     /// tokens left) and the per-sequence token count t that maximize the tokens evaluated, under
     /// range size x t &lt;= cap, minRun &lt;= t &lt;= every remainder in the range, and no remainder left
-    /// below minRun. A job shorter than minRun in total is evaluated whole, alone (a lone decode of a
-    /// prompt that short takes the same short path).
+    /// below minRun. With <paramref name="whole"/>, when no such range exists, a job shorter than minRun in total is
+    /// evaluated whole, alone (a lone decode of a prompt that short takes the same short path).
     /// </summary>
-    private static bool Plan(IReadOnlyList<DecodeJob> jobs, int[] order, int[] remaining, int cap, int minRun,
+    private static bool Plan(IReadOnlyList<DecodeJob> jobs, int[] order, int[] remaining, int cap, int minRun, bool whole,
         out int first, out int last, out int t)
     {
         first = last = t = -1;
@@ -135,6 +136,7 @@ internal static class SequenceBatcher
             }
         }
         if (best > 0) return true;
+        if (!whole) return false;
         for (int a = 0; a < n; a++)
         {
             if (remaining[a] > 0)

@@ -140,12 +140,16 @@ public sealed class KernelPathTests
         Assert.Equal(64, padded.Engine(RerankMethod.Pointwise).Context.MinimumRun);
         var paddedContext = padded.Engine(RerankMethod.Pointwise).Context;
         long paddedTokens0 = paddedContext.DecodedTokens, exactTokens0 = context.DecodedTokens;
+        long paddedCalls0 = paddedContext.DecodeCalls, exactCalls0 = context.DecodeCalls;
         var a = padded.Rerank(Query, docs);
         var b = exact.Rerank(Query, docs);
         long paddedTokens = paddedContext.DecodedTokens - paddedTokens0, exactTokens = context.DecodedTokens - exactTokens0;
+        long paddedCalls = paddedContext.DecodeCalls - paddedCalls0, exactCalls = context.DecodeCalls - exactCalls0;
         Assert.True(context.ShortRuns!.Nodes > 0, "no attention node was computed by the handler");
         var byIndex = a.ToDictionary(r => r.Index, r => r.RawScore);
         foreach (var r in b) Assert.InRange(r.RawScore - byIndex[r.Index], -Tolerance, Tolerance);
         Assert.True(exactTokens < paddedTokens, $"decoded {exactTokens} tokens with exact short runs, {paddedTokens} padded");
+        // The documents share micro-batches (runs of equal length), not one llama_decode call each.
+        Assert.True(exactCalls <= paddedCalls, $"{exactCalls} decode calls with exact short runs, {paddedCalls} padded, for {docs.Count} documents");
     }
 }
