@@ -143,7 +143,7 @@ internal static class PointwiseBench
         using var floorCtx = best.CreateContext(model, floorCells, maxSuffix, threads);
         using var naiveCtx = o.SkipNaive ? null : new InferenceContext(model,
             new ContextConfig(1, cells, Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), rerankOptions.FlashAttention, threads)
-            { HiddenStates = pw.RankHead is not null });
+            { HiddenStates = pw.ReadsHiddenStates });
 
         // LLamaSharp's own reranker on the same query and documents (its own prompt format), where the model has a rank head.
         LlamaSharpRerankerBaseline? llamaSharp = null;
@@ -248,18 +248,14 @@ internal static class PointwiseBench
             peakMb, modelMb, kvMb, modelMb + kvMb + 200, ranker.ParallelSequences, maxDiff, o.Repetitions, MachineInfo.Current().ToString(),
             sharp.Count > 0 ? Stat.Of(sharp).Median : double.NaN, rs.Median, rs.Min, rs.Max, llamaSharpTokens, llamaSharpSetting)
         {
-            ScoreHead = HeadName(pw),
-            CompareScoreHead = other is null ? "" : HeadName(other.Pointwise),
+            ScoreHead = pw.HeadName,
+            CompareScoreHead = other is null ? "" : other.Pointwise.HeadName,
             CompareMs = compare.Count > 0 ? Stat.Of(compare).Median : double.NaN,
             RatioToCompare = rc.Median,
             RatioToCompareMin = rc.Min,
             RatioToCompareMax = rc.Max,
         };
     }
-
-    /// <summary>The head a pointwise method scores with, for reports.</summary>
-    internal static string HeadName(PointwiseMethod pw) =>
-        pw.RankHead is { } h ? $"rank head {RankHead.TensorName} ({h.StorageType}, {h.Kernel})" : "LM head (yes/no logits)";
 
     /// <summary>Documents whose text tokenizes to about <paramref name="tokens"/> tokens each.</summary>
     internal static string[] MakeDocuments(LlamaModel model, int count, int tokens)

@@ -92,7 +92,7 @@ internal static class SuiteMethods
                 int maxPrompt = prefix + maxSuffix;
                 var naiveCtx = new Held<InferenceContext>(() => new InferenceContext(model,
                     new ContextConfig(1, RankingMethods.CellsFor(maxPrompt), Math.Max(512, maxPrompt), Math.Max(512, maxPrompt), options.FlashAttention, threads)
-                    { HiddenStates = pw.RankHead is not null }));
+                    { HiddenStates = pw.ReadsHiddenStates }));
                 baselines.Add(new Contender("naive", i => Contender.Time(() =>
                     Baselines.Naive(naiveCtx.Value, prompts[i].Prefix, prompts[i].Suffixes, pw.RawScore, default)), naiveCtx.Release,
                     "each document's whole prompt decoded alone"));

@@ -25,6 +25,7 @@ internal sealed class PointwiseMethod : IRankingMethod
     private readonly ILogger _logger;
     private readonly RerankerOptions _options;
     private readonly RankHead? _rankHead;
+    private readonly RankHead? _lmRows;
 
     public PointwiseMethod(LlamaModel model, RerankerOptions options, ILogger logger)
     {
@@ -42,9 +43,19 @@ internal sealed class PointwiseMethod : IRankingMethod
             _ => RankHead.Unsupported(model.Header) is null ? RankHead.Load(model) : null,
         };
         if (_rankHead is { } h)
+        {
             _logger.LogInformation("Pointwise scores from the rank head {Tensor} ({Type}, {Kernel})", RankHead.TensorName, h.StorageType, h.Kernel);
+        }
         else
-            _logger.LogInformation("Pointwise scores from the LM head's \"yes\" and \"no\" logits");
+        {
+            // Only two of the LM head's logits are read: multiply its "yes" and "no" rows alone, not the whole vocabulary
+            // (151,936 rows for Qwen3, several layers' worth of work per document on a small model).
+            _lmRows = RankHead.LoadLmRows(model, YesToken, NoToken, out string? why);
+            if (_lmRows is { } l)
+                _logger.LogInformation("Pointwise scores from the LM head's \"yes\" and \"no\" rows ({Type}, {Kernel})", l.StorageType, l.Kernel);
+            else
+                _logger.LogInformation("Pointwise scores from the LM head's \"yes\" and \"no\" logits (the whole head: {Why})", why);
+        }
 
         (_template, TemplateSource) = ChooseTemplate(model, options);
         _instruction = options.Instruction ?? ChatTemplates.DefaultInstruction;
@@ -102,10 +113,22 @@ internal sealed class PointwiseMethod : IRankingMethod
     /// <summary>The rank head scores come from, or null when they come from the LM head.</summary>
     internal RankHead? RankHead => _rankHead;
 
+    /// <summary>The LM head's "yes" and "no" rows, when scores come from the LM head and it can be applied row by row (else null: whole logits).</summary>
+    internal RankHead? LmRows => _lmRows;
+
+    /// <summary>Whether scores come from final hidden states (a context for this method needs <see cref="Engine.ContextConfig.HiddenStates"/>).</summary>
+    internal bool ReadsHiddenStates => _rankHead is not null || _lmRows is not null;
+
+    /// <summary>The head scores come from, for logs and reports.</summary>
+    internal string HeadName =>
+        _rankHead is { } h ? $"rank head {Ranking.RankHead.TensorName} ({h.StorageType}, {h.Kernel})"
+        : _lmRows is { } l ? $"LM head's yes/no rows ({l.StorageType}, {l.Kernel})"
+        : "LM head (yes/no logits)";
+
     /// <summary>The yes-minus-no logit difference of a prompt's last token: RawScore, from the head in use.</summary>
     internal double RawScore(DecodedOutput output)
     {
-        if (_rankHead is { } head) return head.LogitDifference(output.HiddenState);
+        if ((_rankHead ?? _lmRows) is { } head) return head.LogitDifference(output.HiddenState);
         var logits = output.Logits;
         return (double)logits[YesToken] - logits[NoToken];
     }
@@ -161,7 +184,7 @@ internal sealed class PointwiseMethod : IRankingMethod
         return new ContextConfig(RankingEngine.DefaultPrefixSlots + work, cells, options.MicroBatchSize, options.MicroBatchSize,
             options.FlashAttention, RankingMethods.Threads(options))
         {
-            HiddenStates = _rankHead is not null,
+            HiddenStates = ReadsHiddenStates,
             ExactShortRuns = options.ExactShortRunAttention,
         };
     }

@@ -22,6 +22,8 @@ namespace FastRank.Ranking;
 /// ggml's <c>to_float</c> and dotted in f32: within 1e-3 of llama.cpp's P(yes) on the measured q8_0 and q4_k_m
 /// files, but not the same rounding.
 /// </para>
+/// The same class applies the "yes" and "no" rows of a plain LM head (<see cref="LoadLmRows"/>): llama.cpp multiplies
+/// the hidden state with every row of the vocabulary to read two of them.
 /// Thread-safe: a call allocates its conversion buffer on the stack.
 /// </summary>
 internal sealed unsafe class RankHead
@@ -104,23 +106,74 @@ internal sealed unsafe class RankHead
         if (Unsupported(header) is { } why) throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' has no yes/no rank head: {why}");
         var tensor = header.Tensors.First(t => t.Name == TensorName);
         var labels = header.GetArray($"{header.Architecture}.classifier.output_labels")!.Values.OfType<string>().ToArray();
-        int yes = Array.IndexOf(labels, "yes"), no = Array.IndexOf(labels, "no");
+        return LoadRows(model, tensor, Array.IndexOf(labels, "yes"), Array.IndexOf(labels, "no"), ggmlKernels);
+    }
+
+    /// <summary>
+    /// Architectures whose LM head llama.cpp applies as a plain product of the final normalized hidden state with
+    /// <c>output.weight</c> (or, tied, <c>token_embd.weight</c>): no bias, soft cap or logit scale.
+    /// </summary>
+    private static readonly string[] PlainLmHeadArchitectures = ["llama", "qwen2", "qwen3", "qwen3moe"];
+
+    /// <summary>
+    /// The rows of the tokens <paramref name="yesToken"/> and <paramref name="noToken"/> of the LM head of
+    /// <paramref name="model"/>, applied like <see cref="Load"/>'s rank head: the same two logits as the LM head's, without
+    /// multiplying the rest of the vocabulary. Null (with <paramref name="why"/>) where llama.cpp's LM head is more than
+    /// that product (another architecture, a soft cap, a logit scale, a bias) or its rows cannot be read.
+    /// </summary>
+    public static RankHead? LoadLmRows(LlamaModel model, int yesToken, int noToken, out string? why)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var header = model.Header;
+        string arch = header.Architecture ?? "";
+        why = null;
+        if (Array.IndexOf(PlainLmHeadArchitectures, arch) < 0) why = $"llama.cpp's {arch} LM head is not known to be a plain product";
+        else if (header.Metadata.ContainsKey($"{arch}.final_logit_softcapping") || header.Metadata.ContainsKey($"{arch}.logit_scale"))
+            why = "the LM head soft-caps or scales its logits";
+        else if (header.Tensors.Any(t => t.Name == "output.bias")) why = "the LM head has a bias";
+        if (why is not null) return null;
+        var tensor = header.Tensors.FirstOrDefault(t => t.Name == "output.weight") ?? header.Tensors.FirstOrDefault(t => t.Name == "token_embd.weight");
+        if (tensor is null || tensor.Dimensions.Length != 2 || tensor.Dimensions[0] != model.EmbeddingSize
+            || Math.Max(yesToken, noToken) >= tensor.Dimensions[1] || Math.Min(yesToken, noToken) < 0)
+        {
+            why = "the model has no LM head of [n_embd, n_vocab]";
+            return null;
+        }
+        try
+        {
+            return LoadRows(model, tensor, yesToken, noToken, ggmlKernels: true);
+        }
+        catch (ModelNotSupportedException ex)
+        {
+            why = ex.Message;
+            return null;
+        }
+    }
+
+    /// <summary>Reads rows <paramref name="yes"/> and <paramref name="no"/> of a [n_embd, rows] tensor of the model's file.</summary>
+    private static RankHead LoadRows(LlamaModel model, GgufTensorInfo tensor, int yes, int no, bool ggmlKernels)
+    {
+        var header = model.Header;
         int embd = (int)tensor.Dimensions[0];
         int type = (int)tensor.Type;
         LlamaRuntime.EnsureLoaded();
         nuint rowBytes = GgmlTypeNative.ggml_row_size(type, embd);
-        if (rowBytes == 0 || (long)rowBytes * 2 != tensor.ByteSize)
-            throw new ModelNotSupportedException($"{TensorName} of type {tensor.Type}: ggml reports {rowBytes} bytes per row for {tensor.ByteSize} bytes in the file");
+        if (rowBytes == 0 || (long)rowBytes * tensor.Dimensions[1] != tensor.ByteSize)
+            throw new ModelNotSupportedException($"{tensor.Name} of type {tensor.Type}: ggml reports {rowBytes} bytes per row for {tensor.ByteSize} bytes in the file");
         byte[] rows = GC.AllocateUninitializedArray<byte>((int)rowBytes * 2, pinned: true);
         using (var file = File.OpenHandle(model.Path))
         {
-            int read = RandomAccess.Read(file, rows, header.DataOffset + tensor.Offset);
-            if (read != rows.Length) throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' ends inside {TensorName}");
+            foreach (var (row, at) in new[] { (yes, 0), (no, 1) })
+            {
+                var span = rows.AsSpan(at * (int)rowBytes, (int)rowBytes);
+                int read = RandomAccess.Read(file, span, header.DataOffset + tensor.Offset + (long)row * (long)rowBytes);
+                if (read != span.Length) throw new ModelNotSupportedException($"'{Path.GetFileName(model.Path)}' ends inside {tensor.Name}");
+            }
         }
 
         if (ggmlKernels && CpuTraits(type, embd, out var traits, out var activation, out int activationBytes))
-            return new RankHead(embd, yes, no, tensor.Type, rows, rowBytes, traits, activation, activationBytes);
-        return new RankHead(embd, yes, no, tensor.Type, Dequantize(type, rows, rowBytes, embd));
+            return new RankHead(embd, 0, 1, tensor.Type, rows, rowBytes, traits, activation, activationBytes);
+        return new RankHead(embd, 0, 1, tensor.Type, Dequantize(type, rows, rowBytes, embd));
     }
 
     /// <summary>libggml-cpu's traits of the head's type and of its vec_dot_type; false when they cannot be used.</summary>

@@ -206,6 +206,35 @@ public sealed class RankHeadScoringTests(ITestOutputHelper output)
             Assert.Null(lm.Pointwise.RankHead);
     }
 
+    [Theory]
+    [InlineData("tiny")]
+    [InlineData("small")]
+    public void LmScoresFromTheYesAndNoRowsEqualTheWholeLmHeadsLogits(string shape)
+    {
+        // Without the rank head, pointwise scores come from the LM head's "yes" and "no" rows applied to the final hidden
+        // state (the rest of the vocabulary is never multiplied): the same yes-no logit difference as the logits of a lone
+        // decode through LLamaSharp (tiny: llama with a tied head, f32; small: qwen3 with its own output.weight, q8_0).
+        string path = shape == "tiny" ? TestModels.Tiny : TestModels.Small;
+        var docs = Docs(10, 21);
+        using var ranker = Reranker.Load(path, new RerankerOptions { ScoreHead = ScoreHead.Lm, ParallelSequences = 4 });
+        var pw = ranker.Pointwise;
+        Assert.Null(pw.RankHead);
+        Assert.NotNull(pw.LmRows);
+        Assert.True(ranker.Engine(RerankMethod.Pointwise).Context.Config.HiddenStates, "the LM rows need the final hidden states");
+        var result = ranker.Rerank(Query, docs);
+        var prompt = pw.BuildPrompt(Query, docs, ranker.Options);
+        using var weights = LLamaWeights.LoadFromFile(new ModelParams(path) { GpuLayerCount = 0 });
+        double maxDiff = 0;
+        foreach (var r in result)
+        {
+            float[] logits = LoneDecode.LastLogits(path, weights, [.. prompt.Prefix, .. prompt.Suffixes[r.Index]]);
+            double expected = (double)logits[pw.YesToken] - logits[pw.NoToken];
+            maxDiff = Math.Max(maxDiff, Math.Abs(r.RawScore - expected));
+            Assert.InRange(r.RawScore - expected, -LoneTolerance, LoneTolerance);
+        }
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{shape}: max |yes-no from the rows - lone decode's logits| = {maxDiff:E2} ({pw.LmRows!.Kernel})"));
+    }
+
     [Fact]
     public void RankOnAModelWithoutARankHeadIsNotSupported()
     {
