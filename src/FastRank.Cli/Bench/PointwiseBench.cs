@@ -18,7 +18,7 @@ internal sealed record PointwiseBenchOptions(
     public int GpuLayers { get; init; }
 
     /// <summary>FastRank with <see cref="RerankerOptions.ExactShortRunAttention"/>.</summary>
-    public bool ExactShortRuns { get; init; }
+    public bool ExactShortRuns { get; init; } = true;
 
     /// <summary>The head FastRank's scores come from.</summary>
     public ScoreHead ScoreHead { get; init; }

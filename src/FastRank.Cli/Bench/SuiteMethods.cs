@@ -22,7 +22,7 @@ internal sealed record SuiteWorkload(
     ScoreHead ScoreHead = ScoreHead.Auto)
 {
     /// <summary>Pointwise FastRank with <see cref="RerankerOptions.ExactShortRunAttention"/>.</summary>
-    public bool ExactShortRuns { get; init; }
+    public bool ExactShortRuns { get; init; } = true;
 
     public int ThreadCount => Threads > 0 ? Threads : Environment.ProcessorCount;
 }

@@ -42,7 +42,7 @@ internal static class BenchCommand
             AllowMultipleArgumentsPerToken = true,
         };
         var noLlamaSharp = new Option<bool>("--no-llamasharp") { Description = "pointwise: skip LLamaSharp's LLamaReranker" };
-        var exactShortRuns = new Option<bool>("--exact-short-runs") { Description = "pointwise: FastRank with RerankerOptions.ExactShortRunAttention (short runs unpadded, attention computed by FastRank)" };
+        var paddedShortRuns = new Option<bool>("--padded-short-runs") { Description = "pointwise: FastRank with RerankerOptions.ExactShortRunAttention off (document runs padded to 64 tokens instead of short runs' attention computed by FastRank)" };
         var json = new Option<bool>("--json") { Description = "Print JSON" };
         var queryTokens = new Option<int>("--query-tokens") { Description = "first, icr: tokens of each query", DefaultValueFactory = _ => 16 };
         var longDocs = new Option<int>("--long-docs") { Description = "first: documents of the many-window run (0: skip it)", DefaultValueFactory = _ => 100 };
@@ -74,7 +74,7 @@ internal static class BenchCommand
         var cmd = new Command("bench", "Measure methods against the floor and their baselines on the same tokens; sweeps and reports")
         {
             model, shape, quant, method, docs, docTokens, prefixTokens, reps, warmup, threads, parallel, floorInFlight, noNaive,
-            llamaSharpContexts, noLlamaSharp, exactShortRuns, json, queryTokens, longDocs, floorBatch, noGenerate,
+            llamaSharpContexts, noLlamaSharp, paddedShortRuns, json, queryTokens, longDocs, floorBatch, noGenerate,
             sweep, sweepDocs, sweepDocTokens, floorRounds, report, noTargets, noBaselines, gpuLayers, scoreHead, compareScoreHead,
             serve, serveClients, serveDocs, serveTokens, servePerPoint, peerUrl, peerModel, swapSeconds, swapEvery,
         };
@@ -159,7 +159,7 @@ internal static class BenchCommand
                 {
                     var workload = new SuiteWorkload(path, parse.GetValue(threads), parse.GetValue(prefixTokens), parse.GetValue(queryTokens),
                         inFlight, batches, sharpContexts.Length > 0 ? sharpContexts : [], parse.GetValue(noBaselines), gpu, parse.GetValue(scoreHead))
-                    { ExactShortRuns = parse.GetValue(exactShortRuns) };
+                    { ExactShortRuns = !parse.GetValue(paddedShortRuns) };
                     bool docsGiven = parse.GetResult(docs) is { Implicit: false };
                     var options = new SuiteOptions(workload, methods,
                         docsList ?? (fullSweep ? DefaultSweepDocs : [parse.GetValue(docs)]), parse.GetValue(docTokens),
@@ -202,7 +202,7 @@ internal static class BenchCommand
                 var pointwise = BenchProgress.Show(output, asJson, p => Single(p, "pointwise", line => PointwiseBench.Run(
                     new PointwiseBenchOptions(path, parse.GetValue(docs), parse.GetValue(docTokens), parse.GetValue(prefixTokens),
                         parse.GetValue(reps), parse.GetValue(warmup), parse.GetValue(threads), parse.GetValue(parallel), inFlight, parse.GetValue(noNaive))
-                    { LlamaSharpContexts = sharpContexts, GpuLayers = gpu, ScoreHead = parse.GetValue(scoreHead), CompareScoreHead = compareHead, ExactShortRuns = parse.GetValue(exactShortRuns) }, line)));
+                    { LlamaSharpContexts = sharpContexts, GpuLayers = gpu, ScoreHead = parse.GetValue(scoreHead), CompareScoreHead = compareHead, ExactShortRuns = !parse.GetValue(paddedShortRuns) }, line)));
                 if (asJson) output.Out.WriteLine(JsonSerializer.Serialize(pointwise, ReportJson));
                 else Print(output.Out, pointwise);
             }

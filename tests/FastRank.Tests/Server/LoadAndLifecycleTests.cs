@@ -76,7 +76,9 @@ public sealed class LoadAndLifecycleTests
         await using var server = await ServerHarness.StartAsync(new Dictionary<string, string?>
         {
             ["FastRank:Queue"] = "1",
-            ["FastRank:RequestTimeout"] = "0.5",
+            // Long enough that a loaded machine still sends the second request before the first times out
+            // (0.5 s was not, once, with the whole suite running).
+            ["FastRank:RequestTimeout"] = "3",
         });
         var slow = server.Client.PostAsync("/v2/rerank", Body(BigRequest(2000)));
         await server.WaitForInFlightAsync(1);
