@@ -20,6 +20,13 @@ internal sealed class PrefixCache
         public int[]? Tokens { get; set; }
         public long LastUse { get; set; }
         public long Generation { get; set; }
+
+        /// <summary>
+        /// Whether its cells equal those of a lone decode of any longer prompt that starts with its tokens: false only
+        /// for a prompt shorter than a minimum prefix decoded from scratch, whose attention took llama.cpp's per-row
+        /// kernel (a lone decode of a prompt that short takes it, a longer prompt's does not).
+        /// </summary>
+        public bool Exact { get; set; }
     }
 
     public PrefixCache(InferenceContext ctx, int firstSeq, int slots)
@@ -67,7 +74,8 @@ internal sealed class PrefixCache
                 generation = e.Generation;
                 return e.Seq;
             }
-            if (common > bestLen)
+            // A longer prompt may start only from exact cells.
+            if (common > bestLen && e.Exact)
             {
                 best = e;
                 bestLen = common;
@@ -78,9 +86,7 @@ internal sealed class PrefixCache
         // and the prefix must equal a lone decode (see SequenceBatcher). Decode some shared tokens again instead.
         int minRun = _ctx.MinimumRun;
         if (bestLen > 0 && tokens.Length - bestLen < minRun) bestLen = Math.Max(0, tokens.Length - minRun);
-        // With exact short runs an entry shorter than a minimum prefix holds llama.cpp's per-row attention (a whole prompt
-        // that short takes it): a longer prompt may not start from it.
-        if (bestLen < (_ctx.ShortRuns is not null ? Math.Max(MinimumReuse, _ctx.MinimumPrefix) : MinimumReuse)) best = null;
+        if (bestLen < MinimumReuse) best = null;
         Entry target = PickVictim(exclude: best);
         target.Tokens = null;
         target.Generation = now;
@@ -99,6 +105,7 @@ internal sealed class PrefixCache
         int[] rest = tokens[bestLen..];
         SequenceBatcher.Run(_ctx, [new DecodeJob(target.Seq, bestLen, rest, 0, false)], null, ct);
         target.Tokens = tokens;
+        target.Exact = best is not null || tokens.Length >= _ctx.MinimumPrefix;
         target.LastUse = now;
         reused = bestLen;
         ReusedTokens += bestLen;
@@ -114,6 +121,36 @@ internal sealed class PrefixCache
         {
             if (e.Tokens is { } t && t.AsSpan().SequenceEqual(tokens)) return true;
         }
+        return false;
+    }
+
+    /// <summary>Whether the entry in sequence <paramref name="seq"/> holds exact cells (see <see cref="Entry.Exact"/>).</summary>
+    public bool IsExact(int seq)
+    {
+        foreach (var e in _entries)
+            if (e.Seq == seq) return e.Tokens is not null && e.Exact;
+        return false;
+    }
+
+    /// <summary>
+    /// Finds an entry whose exact cells start with <paramref name="tokens"/> (it may hold more), without decoding
+    /// anything: how a prefix shorter than a minimum prefix, which a decode from scratch would not make exact, is
+    /// served from a longer prompt's cells.
+    /// </summary>
+    public bool TryFindExact(int[] tokens, out int seq, out long generation)
+    {
+        foreach (var e in _entries)
+        {
+            if (e.Tokens is { } t && e.Exact && t.AsSpan().StartsWith(tokens))
+            {
+                e.LastUse = ++_clock;
+                seq = e.Seq;
+                generation = e.Generation;
+                return true;
+            }
+        }
+        seq = -1;
+        generation = -1;
         return false;
     }
 

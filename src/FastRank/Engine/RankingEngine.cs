@@ -107,9 +107,9 @@ internal sealed class RankingEngine : IDisposable
     private DecodeJob Place(int k, int prefixSeq, long prefixGeneration, int prefixLength, int[]? prefixTokens, int[] suffix, int tag, int run)
     {
         int seq = PrefixSlots + k;
-        // A prefix shorter than a minimum prefix was itself decoded on other kernels than a longer prompt's: decode it again, whole.
+        // A prefix decoded from scratch shorter than a minimum prefix took other kernels than a longer prompt's: decode it again, whole.
         int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
-            : prefixLength < Context.MinimumPrefix ? prefixLength
+            : !_prefixes!.IsExact(prefixSeq) ? prefixLength
             : suffix.Length < run ? Math.Min(prefixLength, run - suffix.Length) : 0;
         if (_slotGeneration[k] == prefixGeneration && _slotPrefixLength[k] == prefixLength && prefixGeneration >= 0)
         {
@@ -118,7 +118,7 @@ internal sealed class RankingEngine : IDisposable
         else
         {
             Context.CopyAll(prefixSeq, seq);
-            if (back > 0) Context.Truncate(seq, prefixLength - back);
+            Context.Truncate(seq, prefixLength - back); // the entry may hold more than the prefix (PrefixCache.TryFindExact)
             _slotGeneration[k] = prefixGeneration;
             _slotPrefixLength[k] = prefixLength;
         }
@@ -204,14 +204,27 @@ internal sealed class RankingEngine : IDisposable
                     // own slot within the wave, rather than in a decode call of its own first (many one-document
                     // calls): on top of the head when one is cached across queries, else whole.
                     int k = slotOf[first];
-                    if (g.Head is { } h && h.Length >= Context.MinimumPrefix && h.Length < g.Prefix.Length)
+                    if (g.Head is { } h && h.Length < g.Prefix.Length)
                     {
+                        // A head shorter than a minimum prefix would not be exact decoded on its own: it is served from a
+                        // cached longer prompt's cells (an earlier query's), or, the first time, this query's prefix
+                        // is cached like a many-document request's.
                         long headDecoded0 = _prefixes.DecodedTokens;
-                        int headSeq = _prefixes.Acquire(h, ct, out _, out long headGeneration);
-                        g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
-                        jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first, run));
-                        continue;
+                        int headSeq = -1;
+                        long headGeneration = -1;
+                        if (h.Length >= Context.MinimumPrefix) headSeq = _prefixes.Acquire(h, ct, out _, out headGeneration);
+                        else if (!_prefixes.TryFindExact(h, out headSeq, out headGeneration) && g.Prefix.Length >= Context.MinimumPrefix) single = false;
+                        if (headSeq >= 0)
+                        {
+                            g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
+                            jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first, run));
+                            continue;
+                        }
                     }
+                }
+                if (single && !_prefixes.Holds(g.Prefix))
+                {
+                    int k = slotOf[first];
                     Context.Clear(PrefixSlots + k);
                     _slotGeneration[k] = -1;
                     g.DecodedPrefixTokens += g.Prefix.Length;

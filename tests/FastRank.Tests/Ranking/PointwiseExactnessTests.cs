@@ -67,4 +67,46 @@ public sealed class PointwiseExactnessTests
             Assert.InRange(mixed - all[i], -Tolerance, Tolerance);
         }
     }
+
+    [Fact]
+    public void QueriesAfterTheFirst_StartFromTheCachedHead_ThoughItIsShorterThanARun_AndScoreAsLoneDecodes()
+    {
+        // Qwen3's pointwise head is 60 tokens: shorter than a run of llama.cpp's tiled attention (64), so it is not cached
+        // on its own and its cells come from an earlier query's prefix. Each later query must decode only its own tokens
+        // (many documents, and one document alone), and every score must still equal a lone decode.
+        var docs = SyntheticText.Documents(5, 8, seed: 5).ToList();
+        using var ranker = Reranker.Load(TestModels.Small, new RerankerOptions { ScoreHead = ScoreHead.Lm });
+        var engine = ranker.Engine(RerankMethod.Pointwise);
+        using var weights = LLamaWeights.LoadFromFile(new ModelParams(TestModels.Small) { GpuLayerCount = 0 });
+        int[]? previous = null;
+        string[] queries = ["where do the ferries leave from", "opening hours of the museum", "a third question", "and a fourth one"];
+        for (int q = 0; q < queries.Length; q++)
+        {
+            var batch = q == 3 ? docs.Take(1).ToList() : docs; // the last query: one document, the "score one pair" request
+            var prompt = ranker.Pointwise.BuildPrompt(queries[q], batch, ranker.Options);
+            long decoded0 = engine.Context.DecodedTokens, prefixDecoded0 = engine.Prefixes.DecodedTokens;
+            var result = ranker.Rerank(queries[q], batch);
+            long decoded = engine.Context.DecodedTokens - decoded0, prefixDecoded = engine.Prefixes.DecodedTokens - prefixDecoded0;
+            if (previous is not null)
+            {
+                int head = previous.AsSpan().CommonPrefixLength(prompt.Prefix);
+                Assert.InRange(head, 2, engine.Context.MinimumPrefix - 1);
+                int query = prompt.Prefix.Length - head;
+                if (batch.Count > 1)
+                {
+                    // The query once, on top of the head; then each document, shorter ones brought to the longest's run.
+                    Assert.Equal(query, prefixDecoded);
+                    Assert.InRange(decoded, query + prompt.Suffixes.Sum(s => (long)s.Length), query + batch.Count * (long)prompt.Suffixes.Max(s => s.Length));
+                }
+                else Assert.Equal(query + prompt.Suffixes[0].Length, decoded);
+            }
+            previous = prompt.Prefix;
+            foreach (var r in result)
+            {
+                float[] logits = LoneDecode.LastLogits(TestModels.Small, weights, [.. prompt.Prefix, .. prompt.Suffixes[r.Index]]);
+                double lone = (double)logits[ranker.Pointwise.YesToken] - logits[ranker.Pointwise.NoToken];
+                Assert.InRange(r.RawScore - lone, -Tolerance, Tolerance);
+            }
+        }
+    }
 }
