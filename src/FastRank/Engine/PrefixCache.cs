@@ -20,14 +20,15 @@ internal sealed class PrefixCache
         public int[]? Tokens { get; set; }
         public long LastUse { get; set; }
         public long Generation { get; set; }
-
-        /// <summary>
-        /// Whether its cells equal those of a lone decode of any longer prompt that starts with its tokens: false only
-        /// for a prompt shorter than a minimum prefix decoded from scratch, whose attention took llama.cpp's per-row
-        /// kernel (a lone decode of a prompt that short takes it, a longer prompt's does not).
-        /// </summary>
-        public bool Exact { get; set; }
     }
+
+    /// <summary>
+    /// Whether an entry's cells equal those of a lone decode of any longer prompt that starts with its tokens. Not for a
+    /// prompt shorter than a minimum prefix: its attention took llama.cpp's per-row kernel, from scratch or on top of
+    /// exact cells alike (the short-run handler keeps that kernel for a prompt that short, as its lone decode takes it),
+    /// and a longer prompt's does not. Longer entries start from exact cells only, so they are exact themselves.
+    /// </summary>
+    private bool Exact(Entry e) => e.Tokens is { } t && t.Length >= _ctx.MinimumPrefix;
 
     public PrefixCache(InferenceContext ctx, int firstSeq, int slots)
     {
@@ -75,7 +76,7 @@ internal sealed class PrefixCache
                 return e.Seq;
             }
             // A longer prompt may start only from exact cells.
-            if (common > bestLen && e.Exact)
+            if (common > bestLen && Exact(e))
             {
                 best = e;
                 bestLen = common;
@@ -105,7 +106,6 @@ internal sealed class PrefixCache
         int[] rest = tokens[bestLen..];
         SequenceBatcher.Run(_ctx, [new DecodeJob(target.Seq, bestLen, rest, 0, false)], null, ct);
         target.Tokens = tokens;
-        target.Exact = best is not null || tokens.Length >= _ctx.MinimumPrefix;
         target.LastUse = now;
         reused = bestLen;
         ReusedTokens += bestLen;
@@ -124,11 +124,11 @@ internal sealed class PrefixCache
         return false;
     }
 
-    /// <summary>Whether the entry in sequence <paramref name="seq"/> holds exact cells (see <see cref="Entry.Exact"/>).</summary>
+    /// <summary>Whether the entry in sequence <paramref name="seq"/> holds exact cells (see <see cref="Exact(Entry)"/>).</summary>
     public bool IsExact(int seq)
     {
         foreach (var e in _entries)
-            if (e.Seq == seq) return e.Tokens is not null && e.Exact;
+            if (e.Seq == seq) return Exact(e);
         return false;
     }
 
@@ -141,7 +141,7 @@ internal sealed class PrefixCache
     {
         foreach (var e in _entries)
         {
-            if (e.Tokens is { } t && e.Exact && t.AsSpan().StartsWith(tokens))
+            if (Exact(e) && e.Tokens.AsSpan().StartsWith(tokens))
             {
                 e.LastUse = ++_clock;
                 seq = e.Seq;

@@ -152,4 +152,30 @@ public sealed class KernelPathTests
         // The documents share micro-batches (runs of equal length), not one llama_decode call each.
         Assert.True(exactCalls <= paddedCalls, $"{exactCalls} decode calls with exact short runs, {paddedCalls} padded, for {docs.Count} documents");
     }
+
+    [Fact]
+    public void ACachedPromptShorterThanARun_IsNeverContinued_EvenWhenBuiltOnExactCells()
+    {
+        // A prompt under 64 tokens takes llama.cpp's per-row attention whether it is decoded from scratch or on top of
+        // exact cells (the short-run handler leaves a prompt that short to it, as its lone decode takes it): a longer
+        // prompt may start from its shared part with an exact entry, never from its own cells.
+        using var ranker = Reranker.Load(TestModels.Small);
+        var engine = ranker.Engine(RerankMethod.Pointwise);
+        Assert.NotNull(engine.Context.ShortRuns);
+        var cache = engine.Prefixes;
+        static int[] Tokens(int n, int first) => [.. Enumerable.Range(first, n)];
+        int[] a = Tokens(100, 1000);
+        int[] b = [.. a[..30], .. Tokens(10, 3000)];
+        int[] c = [.. b, .. Tokens(60, 5000)];
+        int seqA = cache.Acquire(a, default, out _, out _);
+        Assert.True(cache.IsExact(seqA));
+        int seqB = cache.Acquire(b, default, out int reusedB, out _);
+        Assert.Equal(30, reusedB);
+        Assert.False(cache.IsExact(seqB));
+        Assert.True(cache.TryFindExact(a[..30], out int found, out _));
+        Assert.Equal(seqA, found);
+        Assert.False(cache.TryFindExact(b, out _, out _));
+        cache.Acquire(c, default, out int reusedC, out _);
+        Assert.Equal(30, reusedC);
+    }
 }
