@@ -125,12 +125,7 @@ internal sealed class PrefixCache
     }
 
     /// <summary>Whether the entry in sequence <paramref name="seq"/> holds exact cells (see <see cref="Exact(Entry)"/>).</summary>
-    public bool IsExact(int seq)
-    {
-        foreach (var e in _entries)
-            if (e.Seq == seq) return Exact(e);
-        return false;
-    }
+    public bool IsExact(int seq) => EntryOf(seq) is { } e && Exact(e);
 
     /// <summary>
     /// Finds an entry whose exact cells start with <paramref name="tokens"/> (it may hold more), without decoding
@@ -155,12 +150,9 @@ internal sealed class PrefixCache
     }
 
     /// <summary>The tokens held by the entry in sequence <paramref name="seq"/>, or null when it holds none.</summary>
-    public int[]? TokensOf(int seq)
-    {
-        foreach (var e in _entries)
-            if (e.Seq == seq) return e.Tokens;
-        return null;
-    }
+    public int[]? TokensOf(int seq) => EntryOf(seq)?.Tokens;
+
+    private Entry? EntryOf(int seq) => Array.Find(_entries, e => e.Seq == seq);
 
     /// <summary>Forgets every entry (for example after a failed decode left the cache in doubt).</summary>
     public void Invalidate()

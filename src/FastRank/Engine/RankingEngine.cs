@@ -107,7 +107,7 @@ internal sealed class RankingEngine : IDisposable
     private DecodeJob Place(int k, int prefixSeq, long prefixGeneration, int prefixLength, int[]? prefixTokens, int[] suffix, int tag, int run)
     {
         int seq = PrefixSlots + k;
-        // A prefix decoded from scratch shorter than a minimum prefix took other kernels than a longer prompt's: decode it again, whole.
+        // A prefix whose cells are not exact (shorter than a minimum prefix, it took other kernels than a longer prompt's): decode it again, whole.
         int back = prefixTokens is null || prefixTokens.Length != prefixLength ? 0
             : !_prefixes!.IsExact(prefixSeq) ? prefixLength
             : suffix.Length < run ? Math.Min(prefixLength, run - suffix.Length) : 0;
@@ -202,34 +202,27 @@ internal sealed class RankingEngine : IDisposable
                 {
                     // One document of an uncached prefix: nothing to share, so the rest of its prompt decodes in its
                     // own slot within the wave, rather than in a decode call of its own first (many one-document
-                    // calls): on top of the head when one is cached across queries, else whole.
+                    // calls): on top of the head when the cache has its cells, else whole.
                     int k = slotOf[first];
-                    if (g.Head is { } h && h.Length < g.Prefix.Length)
+                    int[] suffix = g.Suffixes[picks[first].Item];
+                    long headDecoded0 = _prefixes.DecodedTokens;
+                    if (g.Head is { } h && h.Length < g.Prefix.Length && CachedHead(h, ct, out int headSeq, out long headGeneration))
                     {
-                        // A head shorter than a minimum prefix would not be exact decoded on its own: it is served from a
-                        // cached longer prompt's cells (an earlier query's), or, the first time, this query's prefix
-                        // is cached like a many-document request's.
-                        long headDecoded0 = _prefixes.DecodedTokens;
-                        int headSeq = -1;
-                        long headGeneration = -1;
-                        if (h.Length >= Context.MinimumPrefix) headSeq = _prefixes.Acquire(h, ct, out _, out headGeneration);
-                        else if (!_prefixes.TryFindExact(h, out headSeq, out headGeneration) && g.Prefix.Length >= Context.MinimumPrefix) single = false;
-                        if (headSeq >= 0)
-                        {
-                            g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
-                            jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. g.Suffixes[picks[first].Item]], first, run));
-                            continue;
-                        }
+                        g.DecodedPrefixTokens += _prefixes.DecodedTokens - headDecoded0 + g.Prefix.Length - h.Length;
+                        jobs.Add(Place(k, headSeq, headGeneration, h.Length, h, [.. g.Prefix.AsSpan(h.Length), .. suffix], first, run));
+                        continue;
                     }
-                }
-                if (single && !_prefixes.Holds(g.Prefix))
-                {
-                    int k = slotOf[first];
-                    Context.Clear(PrefixSlots + k);
-                    _slotGeneration[k] = -1;
-                    g.DecodedPrefixTokens += g.Prefix.Length;
-                    jobs.Add(new DecodeJob(PrefixSlots + k, 0, [.. g.Prefix, .. g.Suffixes[picks[first].Item]], first, true));
-                    continue;
+                    // A head too short to be cached on its own, and no earlier query's cells to serve it: this query's
+                    // prefix is cached like a many-document request's (below), so that the next queries find the head.
+                    bool cachePrefix = g.Head is { } shortHead && shortHead.Length < Context.MinimumPrefix && g.Prefix.Length >= Context.MinimumPrefix;
+                    if (!cachePrefix)
+                    {
+                        Context.Clear(PrefixSlots + k);
+                        _slotGeneration[k] = -1;
+                        g.DecodedPrefixTokens += g.Prefix.Length;
+                        jobs.Add(new DecodeJob(PrefixSlots + k, 0, [.. g.Prefix, .. suffix], first, true));
+                        continue;
+                    }
                 }
                 // Each group's prefix, once per wave; placing its items right away keeps them safe from the next group's eviction.
                 long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -253,6 +246,20 @@ internal sealed class RankingEngine : IDisposable
             throw;
         }
         return true;
+    }
+
+    /// <summary>
+    /// The cells of a prompt head from the prefix cache: decoded there when it is a minimum prefix long, else found in a
+    /// longer cached prompt (a head that short decoded on its own would not be exact, see <see cref="PrefixCache.IsExact"/>).
+    /// </summary>
+    private bool CachedHead(int[] head, CancellationToken ct, out int seq, out long generation)
+    {
+        if (head.Length >= Context.MinimumPrefix)
+        {
+            seq = _prefixes!.Acquire(head, ct, out _, out generation);
+            return true;
+        }
+        return _prefixes!.TryFindExact(head, out seq, out generation);
     }
 
     /// <summary>Forgets all cached state (after a failed or cancelled decode).</summary>

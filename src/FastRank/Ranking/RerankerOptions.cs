@@ -69,8 +69,8 @@ public sealed record RerankerOptions
     /// Pointwise, with flash attention on: compute the attention of document runs shorter than 64 tokens in FastRank,
     /// bit for bit as llama.cpp's tiled kernel computes a whole prompt, instead of re-decoding the end of the cached
     /// prefix to make every run 64 tokens long. Scores are unchanged either way (equal to lone decodes); short documents
-    /// cost less with it (on the 2-core AVX-512 development machine, 20 documents of 16 tokens: 1.3x the floor instead
-    /// of 2.5x; see the README). On by default. Applies only where it can be exact (llama.cpp's AVX-512 CPU build, every
+    /// cost less with it (on the 2-core AVX-512 development machine, 20 documents of 16 tokens: 1.17x the floor instead
+    /// of 2.50x; see the README). On by default. Applies only where it can be exact (llama.cpp's AVX-512 CPU build, every
     /// layer on the CPU, f32/f16/bf16/q8_0 weights, head sizes a multiple of 16, plain softmax attention); elsewhere it
     /// is ignored and runs are padded.
     /// </summary>
